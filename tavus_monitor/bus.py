@@ -1,0 +1,124 @@
+"""Fan-out of what happened (events stored, requests refused, status changes).
+
+The store publishes after commit, so a subscriber never sees an event that is
+not durable. Each subscriber has its own bounded queue: a slow consumer cannot
+make the server wait or memory grow without bound. When a queue is full the
+message is dropped and the subscription says so (``missed``); since every
+event is in the store, a consumer can catch up from there by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .events import Event
+from .store import Rejection
+
+
+class StatusKind(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class EventStored:
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRejected:
+    rejection: Rejection
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged:
+    """A plain sentence for the user about the monitor itself."""
+
+    text: str
+    kind: StatusKind = StatusKind.INFO
+    topic: str = "monitor"
+    """What changed: ``server``, ``url``, ``token``, ``tunnel``, ``store`` ..."""
+
+
+Message = EventStored | RequestRejected | StatusChanged
+
+DEFAULT_QUEUE_SIZE = 10_000
+
+
+class Subscription:
+    """One consumer's view of the bus: an async iterator of messages."""
+
+    def __init__(self, bus: Bus, maxsize: int) -> None:
+        self._bus = bus
+        self._queue: asyncio.Queue[Message | None] = asyncio.Queue(maxsize)
+        self.missed = 0
+        """How many messages were dropped because this consumer fell behind."""
+
+    def _offer(self, message: Message | None) -> None:
+        try:
+            self._queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.missed += 1
+
+    def drain(self) -> list[Message]:
+        """Everything waiting now, without blocking (for batch consumers)."""
+        items: list[Message] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return items
+            if item is None:
+                self._queue.put_nowait(None)
+                return items
+            items.append(item)
+
+    async def get(self) -> Message | None:
+        """The next message, or None once the bus (or this subscription) is closed."""
+        item = await self._queue.get()
+        if item is None:
+            self._queue.put_nowait(None)
+        return item
+
+    def close(self) -> None:
+        self._bus._unsubscribe(self)
+        self._offer(None)
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Message]:
+        while (item := await self.get()) is not None:
+            yield item
+
+
+class Bus:
+    """Publish on the event loop's thread; every subscriber gets every message."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscription] = []
+        self.last: dict[str, StatusChanged] = {}
+        """The latest status per topic, so late subscribers can show the current state."""
+
+    def subscribe(self, maxsize: int = DEFAULT_QUEUE_SIZE) -> Subscription:
+        subscription = Subscription(self, maxsize)
+        self._subscribers.append(subscription)
+        return subscription
+
+    def _unsubscribe(self, subscription: Subscription) -> None:
+        if subscription in self._subscribers:
+            self._subscribers.remove(subscription)
+
+    def publish(self, message: Message) -> None:
+        if isinstance(message, StatusChanged):
+            self.last[message.topic] = message
+        for subscription in self._subscribers:
+            subscription._offer(message)
+
+    def close(self) -> None:
+        for subscription in list(self._subscribers):
+            subscription.close()

@@ -1,0 +1,106 @@
+"""Defensive parsing of callback bodies.
+
+A callback body is untrusted bytes. The standard library's ``json`` module is
+lenient where we must be strict (it accepts ``NaN`` and lone surrogates) and
+fails in ways that are not ``ValueError`` (``RecursionError`` on deep nesting),
+so every way a body can be wrong is turned here into one plain reason, and
+nothing raises.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedBody:
+    """The outcome of parsing a body: a value, or ``None`` with the reason."""
+
+    value: Any
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class _NonStandardConstant(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NonStandardConstant(name)
+
+
+def parse_json(body: bytes, content_type: str | None = None) -> ParsedBody:
+    """Parse ``body`` as strict JSON (RFC 8259), never raising.
+
+    ``content_type`` only sharpens the reason given for a body that is not
+    JSON (a form post says so instead of "expecting value").
+    """
+    if not body.strip():
+        return ParsedBody(None, "empty body")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return ParsedBody(None, f"not UTF-8: byte 0x{body[exc.start]:02x} at offset {exc.start}")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except _NonStandardConstant as exc:
+        return ParsedBody(None, f"not valid JSON: {exc.name} is not a JSON number")
+    except json.JSONDecodeError as exc:
+        return ParsedBody(None, _not_json_reason(exc, text, content_type))
+    except RecursionError:
+        return ParsedBody(None, "not parsed: JSON nested too deeply (over ~1,000 levels)")
+    except ValueError as exc:
+        # int() refuses integers over sys.get_int_max_str_digits() digits.
+        return ParsedBody(None, f"not parsed: {_first_line(str(exc))}")
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
+        return ParsedBody(None, "not valid JSON text: a \\u escape is a lone UTF-16 surrogate")
+    return ParsedBody(value, None)
+
+
+def _not_json_reason(exc: json.JSONDecodeError, text: str, content_type: str | None) -> str:
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type == "application/x-www-form-urlencoded" or (
+        "=" in text[:200] and not text.lstrip().startswith(("{", "["))
+    ):
+        shown = media_type or "no Content-Type"
+        return f"form-encoded body ({shown}), not JSON"
+    if exc.pos >= len(text.rstrip()):
+        return f"not JSON: body ends early (truncated?) at line {exc.lineno} column {exc.colno}"
+    return f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else text
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """True when any string (key or value) in ``value`` holds a lone surrogate.
+
+    Iterative so a deep (but parseable) document cannot exhaust the stack.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False

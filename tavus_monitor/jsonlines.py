@@ -1,0 +1,69 @@
+"""The JSON-line format shared by headless mode and ``history --format jsonl``.
+
+One object per line, for ``| jq``. Keys::
+
+    id, received_at (ISO-8601 UTC), family, event_type, conversation_id,
+    subject_id, summary, duplicate_of, error, size, payload
+
+``payload`` is the parsed body (``webhook_url`` token redacted) or null; when
+it is null the raw body is given as ``body`` (text) or ``body_base64`` (when
+not UTF-8). Characters that a terminal would act on (C1 controls, bidi
+overrides, line separators) are escaped, so a line printed to a terminal is
+inert; ``jq`` decodes them back.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from .events import Event
+from .redact import redact_payload
+
+_TERMINAL_ACTIVE = re.compile(
+    "[\u0080-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def iso_time(epoch: float) -> str:
+    return (
+        datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+def event_record(event: Event) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "id": event.id,
+        "received_at": iso_time(event.received_at),
+        "family": str(event.family),
+        "event_type": event.event_type,
+        "conversation_id": event.conversation_id,
+        "subject_id": event.subject_id,
+        "summary": event.summary,
+        "duplicate_of": event.duplicate_of,
+        "error": event.error,
+        "size": event.size,
+        "payload": redact_payload(event.payload),
+    }
+    if event.payload is None:
+        try:
+            record["body"] = event.body.decode("utf-8")
+        except UnicodeDecodeError:
+            record["body_base64"] = base64.b64encode(event.body).decode("ascii")
+    return record
+
+
+def event_line(event: Event) -> str:
+    """One JSON line (no trailing newline) for ``event``."""
+    record = event_record(event)
+    try:
+        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    except (RecursionError, ValueError):
+        # A payload nested too deeply to re-encode: give the bytes instead.
+        record["payload"] = None
+        record["body"] = event.body.decode("utf-8", errors="replace")
+        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    return _TERMINAL_ACTIVE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)

@@ -1,0 +1,209 @@
+"""The running monitor: store + server + bus, started and stopped as one.
+
+Headless mode and the TUI both drive a :class:`Monitor`; neither knows how
+the pieces are wired. Everything runs on the caller's event loop except the
+store's writer thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+
+from .bus import Bus, EventStored, RequestRejected, StatusChanged, StatusKind
+from .events import Event
+from .server import EmbeddedServer, PortInUse, Stats, bind_with_fallback, create_app, make_server
+from .settings import Settings
+from .state import RunningState, clear_state, load_or_create_token, write_state
+from .store import Rejection, Store
+
+log = logging.getLogger(__name__)
+
+
+class MonitorError(Exception):
+    """The monitor cannot start; the message says what happened and what to do."""
+
+
+class Monitor:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.bus = Bus()
+        self.stats = Stats()
+        self.store: Store | None = None
+        self.token: str | None = None
+        self.host = settings.host
+        self.port: int | None = None
+        self._server: EmbeddedServer | None = None
+        self._serve_task: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
+
+    # ---------------------------------------------------------------- URLs
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if self.host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def webhook_path(self) -> str:
+        return "/webhook" if self.token is None else f"/webhook/{self.token}"
+
+    @property
+    def local_url(self) -> str:
+        return self.base_url + self.webhook_path
+
+    @property
+    def public_base_url(self) -> str | None:
+        """The public base URL when one is known (``--public-url`` for now)."""
+        url = self.settings.public_url
+        return url.rstrip("/") if url else None
+
+    @property
+    def callback_url(self) -> str:
+        """The URL to give Tavus as ``callback_url``."""
+        public = self.public_base_url
+        return public + self.webhook_path if public else self.local_url
+
+    # ----------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Open the store, bind the port and serve; return once listening."""
+        settings = self.settings
+        loop = asyncio.get_running_loop()
+        if settings.no_token:
+            self.token = None
+            self._status(
+                "Serving /webhook without a token: anyone who learns the URL can post to it.",
+                StatusKind.WARNING,
+                "token",
+            )
+        else:
+            self.token = settings.token or load_or_create_token(settings.data_dir)
+        try:
+            self.store = await asyncio.to_thread(Store, settings.db_path)
+        except Exception as exc:
+            raise MonitorError(
+                f"Cannot open the event store at {settings.db_path} ({exc}); "
+                "pass --db with a writable path or use --ephemeral."
+            ) from exc
+        counts = await asyncio.to_thread(self.store.counts)
+        self.stats.events_total = counts.events
+        self.stats.rejected_total = counts.rejected
+
+        def publish_from_writer(events: list[Event], rejections: list[Rejection]) -> None:
+            loop.call_soon_threadsafe(self._publish_committed, events, rejections)
+
+        self.store.on_commit(publish_from_writer)
+        sock = self._bind()
+        self.port = sock.getsockname()[1]
+        app = create_app(
+            self.store,
+            token=self.token,
+            max_body_bytes=settings.max_body_bytes,
+            stats=self.stats,
+        )
+        self._server = make_server(app)
+        self._serve_task = asyncio.create_task(self._serve(sock), name="tavus-monitor-server")
+        await self._wait_listening()
+        where = settings.db_path or "memory (--ephemeral: nothing is kept after exit)"
+        self._status(f"Storing events in {where} ({counts.events} stored so far).", topic="store")
+        self._status(f"Listening on {self.base_url}", topic="server")
+        if self.public_base_url:
+            self._status(f"Public URL given: {self.public_base_url}", topic="tunnel")
+        else:
+            self._status(
+                "No tunnel: Tavus cannot reach a local URL; "
+                "pass --public-url with your own tunnel.",
+                StatusKind.WARNING,
+                "tunnel",
+            )
+        self._status(f"Callback URL: {self.callback_url}", topic="url")
+        write_state(
+            settings.data_dir,
+            RunningState(
+                pid=os.getpid(),
+                local_url=self.local_url,
+                callback_url=self.callback_url,
+                healthz_url=self.base_url + "/healthz",
+                db=str(settings.db_path) if settings.db_path else None,
+                started_at=time.time(),
+            ),
+        )
+
+    def _bind(self) -> socket.socket:
+        settings = self.settings
+        try:
+            sock, fell_back = bind_with_fallback(
+                settings.host, settings.port, explicit=settings.port_explicit
+            )
+        except PortInUse:
+            raise MonitorError(
+                f"Port {settings.port} is already in use by another program; "
+                f"stop it or choose another port with --port (--port 0 picks a free one)."
+            ) from None
+        except OSError as exc:
+            raise MonitorError(
+                f"Cannot listen on {settings.host}:{settings.port} ({exc.strerror or exc}); "
+                "check --host and --port."
+            ) from None
+        if fell_back:
+            self._status(
+                f"Port {settings.port} is busy, so the monitor listens on port "
+                f"{sock.getsockname()[1]} instead (--port fixes it).",
+                StatusKind.WARNING,
+                "server",
+            )
+        return sock
+
+    async def _serve(self, sock: socket.socket) -> None:
+        assert self._server is not None
+        try:
+            await self._server.serve(sockets=[sock])
+        except (Exception, SystemExit) as exc:
+            # uvicorn calls sys.exit() on startup failure; it must not end the program.
+            log.exception("the webhook server stopped")
+            self._status(f"The webhook server stopped: {exc!r}.", StatusKind.ERROR, "server")
+        finally:
+            self._stopped.set()
+
+    async def _wait_listening(self) -> None:
+        assert self._server is not None
+        assert self._serve_task is not None
+        listening = asyncio.ensure_future(self._server.listening.wait())
+        await asyncio.wait({listening, self._serve_task}, return_when=asyncio.FIRST_COMPLETED)
+        if not self._server.listening.is_set():
+            listening.cancel()
+            raise MonitorError("The webhook server could not start; see the log file.")
+
+    async def stop(self) -> None:
+        """Stop accepting, finish open requests, flush the store. Safe to call twice."""
+        if self._server is not None and self._serve_task is not None:
+            self._server.should_exit = True
+            await self._serve_task
+            self._serve_task = None
+        if self.store is not None:
+            await asyncio.to_thread(self.store.close)
+        clear_state(self.settings.data_dir, os.getpid())
+        self.bus.close()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    # ------------------------------------------------------------- helpers
+
+    def _publish_committed(self, events: list[Event], rejections: list[Rejection]) -> None:
+        for event in events:
+            self.bus.publish(EventStored(event))
+        for rejection in rejections:
+            self.bus.publish(RequestRejected(rejection))
+
+    def _status(
+        self, text: str, kind: StatusKind = StatusKind.INFO, topic: str = "monitor"
+    ) -> None:
+        log.info("%s", text)
+        self.bus.publish(StatusChanged(text, kind, topic))

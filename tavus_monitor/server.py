@@ -1,0 +1,239 @@
+"""The webhook receiver: a Starlette app and an embeddable uvicorn runner.
+
+The handler reads the raw bytes, classifies them, waits until the store has
+committed them and only then answers ``200 {"status": "success"}``. Nothing a
+sender does (bad JSON, wrong token, a huge or slow body) produces a 5xx; the
+one 5xx is 503, when the disk refuses the write and Tavus should try again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import socket
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .events import Event, classify
+from .redact import redact_path
+from .store import Delivery, Rejection, Store, StoreError
+
+log = logging.getLogger(__name__)
+
+BODY_READ_TIMEOUT = 30.0
+"""Seconds a sender may take to send its body; a stalled sender gets 408."""
+SUCCESS = {"status": "success"}
+
+
+@dataclass(slots=True)
+class Stats:
+    """Counters for ``/healthz`` and status lines; seeded from the store at start."""
+
+    events_total: int = 0
+    rejected_total: int = 0
+    events_session: int = 0
+    rejected_session: int = 0
+    last_event_at: float | None = None
+    started_at: float = field(default_factory=time.time)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "events": self.events_total,
+            "rejected": self.rejected_total,
+            "events_this_session": self.events_session,
+            "rejected_this_session": self.rejected_session,
+            "last_event_at": self.last_event_at,
+            "uptime_seconds": round(time.time() - self.started_at, 3),
+        }
+
+
+def create_app(
+    store: Store,
+    *,
+    token: str | None,
+    max_body_bytes: int,
+    stats: Stats | None = None,
+    on_event: Callable[[Event], None] | None = None,
+    on_rejection: Callable[[Rejection], None] | None = None,
+) -> Starlette:
+    """The receiver app. ``token=None`` serves plain ``/webhook`` (no secret)."""
+    counters = stats if stats is not None else Stats()
+    expected = token.encode() if token is not None else None
+
+    async def refuse(
+        request: Request, status: int, reason: str, size: int | None = None
+    ) -> Response:
+        if size is None:
+            size = _content_length(request)
+        rejection = await store.reject(
+            method=request.method,
+            path=redact_path(request.url.path),
+            remote_addr=request.client.host if request.client else None,
+            size=size,
+            status=status,
+            reason=reason,
+        )
+        counters.rejected_total += 1
+        counters.rejected_session += 1
+        if on_rejection is not None:
+            on_rejection(rejection)
+        return JSONResponse({"status": "error", "error": reason}, status_code=status)
+
+    async def receive(request: Request) -> Response:
+        if expected is not None:
+            given = request.path_params.get("token")
+            if given is None:
+                return await refuse(request, 404, "missing token")
+            if not hmac.compare_digest(given.encode(), expected):
+                return await refuse(request, 404, "wrong token")
+        if request.method != "POST":
+            return await refuse(request, 405, f"method {request.method} not allowed; use POST")
+        received_at = time.time()
+        try:
+            body = await asyncio.wait_for(request.body(), BODY_READ_TIMEOUT)
+        except HTTPException as exc:
+            if exc.status_code == 413:
+                reason = f"body larger than the {max_body_bytes // (1024 * 1024)} MB limit"
+                await refuse(request, 413, reason)
+            raise
+        except ClientDisconnect:
+            await refuse(request, 499, "sender disconnected before the body was complete")
+            return Response(status_code=499)
+        except TimeoutError:
+            return await refuse(request, 408, f"body not received within {BODY_READ_TIMEOUT:g} s")
+        headers = tuple(
+            (key.decode("latin-1"), value.decode("latin-1"))
+            for key, value in request.scope["headers"]
+        )
+        delivery = Delivery(
+            body=body,
+            headers=headers,
+            received_at=received_at,
+            remote_addr=request.client.host if request.client else None,
+            path=redact_path(request.url.path),
+        )
+        try:
+            event = await store.append(delivery, classify(body, headers))
+        except StoreError as exc:
+            log.error("delivery not stored: %s", exc)
+            return JSONResponse(
+                {"status": "error", "error": "not stored; try again"}, status_code=503
+            )
+        counters.events_total += 1
+        counters.events_session += 1
+        counters.last_event_at = event.received_at
+        if on_event is not None:
+            on_event(event)
+        return JSONResponse(SUCCESS)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", **counters.as_dict()})
+
+    async def not_found(request: Request) -> Response:
+        return await refuse(request, 404, "no such path")
+
+    webhook_path = "/webhook/{token}" if expected is not None else "/webhook"
+    methods = ["POST", "GET", "PUT", "PATCH", "DELETE"]
+    routes = [
+        Route(webhook_path, receive, methods=methods, max_body_size=max_body_bytes),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    if expected is not None:
+        routes.append(Route("/webhook", receive, methods=methods, max_body_size=max_body_bytes))
+    routes.append(Route("/{path:path}", not_found, methods=[*methods, "HEAD", "OPTIONS"]))
+    return Starlette(routes=routes)
+
+
+def _content_length(request: Request) -> int | None:
+    try:
+        return int(request.headers["content-length"])
+    except (KeyError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------- sockets
+
+
+class PortInUse(Exception):
+    """The chosen port is taken by another program."""
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0 = any free port).
+
+    Binding ourselves (instead of letting uvicorn do it) turns a busy port into
+    an exception we can explain, where uvicorn would ``sys.exit(3)``.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
+            raise PortInUse(port) from exc
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+def bind_with_fallback(host: str, port: int, *, explicit: bool) -> tuple[socket.socket, bool]:
+    """Bind ``port``; if it is busy and was not chosen by the user, any free port.
+
+    Returns the socket and whether it fell back.
+    """
+    try:
+        return bind_socket(host, port), False
+    except PortInUse:
+        if explicit:
+            raise
+        return bind_socket(host, 0), True
+
+
+# ---------------------------------------------------------------- uvicorn
+
+
+class EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that shares its event loop with the rest of the program.
+
+    It leaves signals to its host (Textual turns Ctrl+C into a key; headless
+    mode installs its own handlers) and is stopped with ``should_exit``.
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        self.listening.set()
+
+
+def make_server(app: Starlette) -> EmbeddedServer:
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=5,
+        timeout_keep_alive=30,
+        server_header=False,
+        date_header=False,
+    )
+    return EmbeddedServer(config)

@@ -1,0 +1,489 @@
+"""The SQLite event store: every delivery, byte-exact, committed before it is acknowledged.
+
+One writer thread owns the only write connection and commits in groups: it
+takes every job that is waiting, writes them in one transaction, commits, and
+only then resolves their futures. The server answers 200 after that future
+resolves, so "acknowledged" means "in the WAL", which survives ``kill -9``.
+The event loop never waits on SQLite; readers use their own connection and
+WAL lets them run beside the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .events import Classification, Event, Family, Headers, body_digest, classify
+
+log = logging.getLogger(__name__)
+
+GROUP_COMMIT_MAX = 512
+"""Most jobs written in one transaction; enough to amortise a commit under a burst."""
+
+JOIN_TYPES = ("system.replica_joined", "system.pal_joined")
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: events and rejected requests.
+    """
+    CREATE TABLE events (
+        id              INTEGER PRIMARY KEY,
+        received_at     REAL    NOT NULL,
+        family          TEXT    NOT NULL,
+        event_type      TEXT    NOT NULL,
+        conversation_id TEXT,
+        subject_id      TEXT,
+        summary         TEXT    NOT NULL,
+        duplicate_of    INTEGER REFERENCES events(id),
+        error           TEXT,
+        occurred_at     REAL,
+        body            BLOB    NOT NULL,
+        body_sha256     BLOB    NOT NULL,
+        headers         TEXT    NOT NULL,
+        remote_addr     TEXT,
+        path            TEXT    NOT NULL
+    );
+    CREATE INDEX events_family ON events (family, id);
+    CREATE INDEX events_type ON events (event_type, id);
+    CREATE INDEX events_conversation ON events (conversation_id, id)
+        WHERE conversation_id IS NOT NULL;
+    CREATE INDEX events_subject ON events (subject_id, id) WHERE subject_id IS NOT NULL;
+    CREATE INDEX events_sha ON events (body_sha256);
+    CREATE INDEX events_received ON events (received_at);
+    CREATE TABLE rejected (
+        id          INTEGER PRIMARY KEY,
+        received_at REAL    NOT NULL,
+        method      TEXT    NOT NULL,
+        path        TEXT    NOT NULL,
+        remote_addr TEXT,
+        size        INTEGER,
+        status      INTEGER NOT NULL,
+        reason      TEXT    NOT NULL
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_EVENT_COLUMNS = (
+    "id, received_at, family, event_type, conversation_id, subject_id, summary, "
+    "duplicate_of, error, occurred_at, body, headers, remote_addr, path, body_sha256"
+)
+
+
+class StoreError(Exception):
+    """The store could not keep a delivery (disk full, file unreadable, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A request body as it arrived, with the request facts worth keeping."""
+
+    body: bytes
+    headers: Headers = ()
+    received_at: float = 0.0
+    remote_addr: str | None = None
+    path: str = "/webhook"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A request that was refused (wrong token, wrong path, too large, ...)."""
+
+    id: int
+    received_at: float
+    method: str
+    path: str
+    """The path with any token redacted."""
+    remote_addr: str | None
+    size: int | None
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    events: int
+    rejected: int
+    by_family: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """A page of events, newest first. ``before_id`` pages to older ones."""
+
+    family: str | None = None
+    event_type: str | None = None
+    conversation_id: str | None = None
+    search: str | None = None
+    before_id: int | None = None
+    after_id: int | None = None
+    limit: int = 100
+
+
+@dataclass(slots=True)
+class _Job:
+    kind: str  # "event" or "rejection"
+    data: Any
+    future: concurrent.futures.Future[Any]
+
+
+def _connect(target: str, *, uri: bool) -> sqlite3.Connection:
+    connection = sqlite3.connect(
+        target, uri=uri, isolation_level=None, check_same_thread=False, timeout=30.0
+    )
+    connection.execute("PRAGMA busy_timeout = 30000")
+    return connection
+
+
+class Store:
+    """Event store over one SQLite file (or shared in-memory database)."""
+
+    def __init__(self, path: Path | None, *, synchronous: str = "NORMAL") -> None:
+        """Open (creating or migrating) the store. ``path=None`` keeps it in memory."""
+        self.path = path
+        if path is None:
+            self._target = f"file:tavus-monitor-{uuid.uuid4().hex}?mode=memory&cache=shared"
+            self._uri = True
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._target = str(path)
+            self._uri = False
+        self._writer_db = _connect(self._target, uri=self._uri)
+        if path is not None:
+            self._writer_db.execute("PRAGMA journal_mode = WAL")
+        self._writer_db.execute(f"PRAGMA synchronous = {synchronous}")
+        self._migrate()
+        self._reader_db = _connect(self._target, uri=self._uri)
+        self._reader_lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._commit_listeners: list[Callable[[list[Event], list[Rejection]], None]] = []
+        self._closed = False
+        self._writer = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
+        self._writer.start()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def _migrate(self) -> None:
+        db = self._writer_db
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self._target} was written by a newer tavus-monitor "
+                f"(schema {version}, this one knows {SCHEMA_VERSION}); upgrade tavus-monitor."
+            )
+        for number in range(version, SCHEMA_VERSION):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _split_sql(MIGRATIONS[number]):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number + 1}")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def on_commit(self, listener: Callable[[list[Event], list[Rejection]], None]) -> None:
+        """Call ``listener`` from the writer thread after each commit, in id order."""
+        self._commit_listeners.append(listener)
+
+    def close(self) -> None:
+        """Finish every queued write, then close. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._jobs.put(None)
+        self._writer.join()
+        self._writer_db.close()
+        with self._reader_lock:
+            self._reader_db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --------------------------------------------------------------- writes
+
+    def submit(
+        self, delivery: Delivery, classification: Classification | None = None
+    ) -> concurrent.futures.Future[Event]:
+        """Queue a delivery; the future resolves to its Event once committed."""
+        if classification is None:
+            classification = classify(delivery.body, delivery.headers)
+        return self._submit("event", (delivery, classification))
+
+    async def append(
+        self, delivery: Delivery, classification: Classification | None = None
+    ) -> Event:
+        """Store a delivery and return its Event once it is committed."""
+        return await asyncio.wrap_future(self.submit(delivery, classification))
+
+    async def reject(
+        self,
+        *,
+        method: str,
+        path: str,
+        remote_addr: str | None,
+        size: int | None,
+        status: int,
+        reason: str,
+    ) -> Rejection:
+        """Keep a line about a refused request (its body is not kept)."""
+        data = (time.time(), method, path, remote_addr, size, status, reason)
+        return await asyncio.wrap_future(self._submit("rejection", data))
+
+    def _submit(self, kind: str, data: Any) -> concurrent.futures.Future[Any]:
+        if self._closed:
+            raise StoreError("the store is closed")
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._jobs.put(_Job(kind, data, future))
+        return future
+
+    def _write_loop(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._jobs.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < GROUP_COMMIT_MAX:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stopping = True
+                    break
+                batch.append(job)
+            self._write_batch(batch)
+
+    def _write_batch(self, batch: list[_Job]) -> None:
+        try:
+            results = self._write_in_transaction(batch)
+        except sqlite3.Error:
+            if len(batch) == 1:
+                log.exception("could not store a delivery")
+                batch[0].future.set_exception(StoreError("the delivery could not be stored"))
+                return
+            # One bad job must not fail its neighbours: write each on its own.
+            for job in batch:
+                self._write_batch([job])
+            return
+        events = [result for result in results if isinstance(result, Event)]
+        rejections = [result for result in results if isinstance(result, Rejection)]
+        for listener in self._commit_listeners:
+            try:
+                listener(events, rejections)
+            except Exception:
+                log.exception("a commit listener failed")
+        for job, result in zip(batch, results, strict=True):
+            job.future.set_result(result)
+
+    def _write_in_transaction(self, batch: Sequence[_Job]) -> list[Event | Rejection]:
+        db = self._writer_db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            results: list[Event | Rejection] = []
+            for job in batch:
+                if job.kind == "event":
+                    results.append(self._insert_event(*job.data))
+                else:
+                    results.append(self._insert_rejection(job.data))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return results
+
+    def _insert_event(self, delivery: Delivery, c: Classification) -> Event:
+        db = self._writer_db
+        digest = body_digest(delivery.body)
+        row = db.execute(
+            "SELECT id FROM events WHERE body_sha256 = ? ORDER BY id LIMIT 1", (digest,)
+        ).fetchone()
+        if row is None and c.is_join and c.conversation_id is not None:
+            row = db.execute(
+                "SELECT id FROM events WHERE conversation_id = ? AND event_type IN (?, ?) "
+                "ORDER BY id LIMIT 1",
+                (c.conversation_id, *JOIN_TYPES),
+            ).fetchone()
+        duplicate_of = row[0] if row is not None else None
+        received_at = delivery.received_at or time.time()
+        cursor = db.execute(
+            "INSERT INTO events (received_at, family, event_type, conversation_id, subject_id, "
+            "summary, duplicate_of, error, occurred_at, body, body_sha256, headers, "
+            "remote_addr, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                received_at,
+                str(c.family),
+                c.event_type,
+                c.conversation_id,
+                c.subject_id,
+                c.summary,
+                duplicate_of,
+                c.error,
+                c.occurred_at,
+                delivery.body,
+                digest,
+                json.dumps(delivery.headers),
+                delivery.remote_addr,
+                delivery.path,
+            ),
+        )
+        event_id = cursor.lastrowid
+        assert event_id is not None
+        return Event(
+            id=event_id,
+            received_at=received_at,
+            family=c.family,
+            event_type=c.event_type,
+            conversation_id=c.conversation_id,
+            subject_id=c.subject_id,
+            summary=c.summary,
+            duplicate_of=duplicate_of,
+            error=c.error,
+            occurred_at=c.occurred_at,
+            body=delivery.body,
+            headers=delivery.headers,
+            remote_addr=delivery.remote_addr,
+            path=delivery.path,
+            sha256=digest,
+        )
+
+    def _insert_rejection(self, data: tuple[Any, ...]) -> Rejection:
+        cursor = self._writer_db.execute(
+            "INSERT INTO rejected (received_at, method, path, remote_addr, size, status, reason) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            data,
+        )
+        assert cursor.lastrowid is not None
+        return Rejection(cursor.lastrowid, *data)
+
+    # ---------------------------------------------------------------- reads
+
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._reader_lock:
+            return self._reader_db.execute(sql, tuple(params)).fetchall()
+
+    def get(self, event_id: int) -> Event | None:
+        rows = self._read(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,))
+        return _event_from_row(rows[0]) if rows else None
+
+    def page(self, query: EventQuery = EventQuery()) -> list[Event]:
+        """Events matching ``query``, newest first, at most ``query.limit``."""
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("family", query.family),
+            ("event_type", query.event_type),
+            ("conversation_id", query.conversation_id),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if query.before_id is not None:
+            where.append("id < ?")
+            params.append(query.before_id)
+        if query.after_id is not None:
+            where.append("id > ?")
+            params.append(query.after_id)
+        if query.search:
+            pattern = "%" + _escape_like(query.search) + "%"
+            where.append("(summary LIKE ? ESCAPE '\\' OR body LIKE ? ESCAPE '\\')")
+            params.extend((pattern, pattern))
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(max(0, query.limit))
+        return [_event_from_row(row) for row in self._read(sql, params)]
+
+    def after(self, event_id: int, limit: int = 1000) -> list[Event]:
+        """Events newer than ``event_id``, oldest first (for catching up)."""
+        rows = self._read(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            (event_id, limit),
+        )
+        return [_event_from_row(row) for row in rows]
+
+    def conversation(self, conversation_id: str) -> list[Event]:
+        """Every event of one conversation, in arrival order."""
+        rows = self._read(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE conversation_id = ? ORDER BY id",
+            (conversation_id,),
+        )
+        return [_event_from_row(row) for row in rows]
+
+    def counts(self) -> Counts:
+        by_family = dict(self._read("SELECT family, count(*) FROM events GROUP BY family"))
+        rejected = self._read("SELECT count(*) FROM rejected")[0][0]
+        return Counts(sum(by_family.values()), rejected, by_family)
+
+    def rejections(self, limit: int = 100, before_id: int | None = None) -> list[Rejection]:
+        """Refused requests, newest first."""
+        sql = (
+            "SELECT id, received_at, method, path, remote_addr, size, status, reason FROM rejected"
+        )
+        params: list[Any] = []
+        if before_id is not None:
+            sql += " WHERE id < ?"
+            params.append(before_id)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(limit)
+        return [Rejection(*row) for row in self._read(sql, params)]
+
+
+def _event_from_row(row: tuple[Any, ...]) -> Event:
+    (
+        event_id,
+        received_at,
+        family,
+        event_type,
+        conversation_id,
+        subject_id,
+        summary,
+        duplicate_of,
+        error,
+        occurred_at,
+        body,
+        headers,
+        remote_addr,
+        path,
+        digest,
+    ) = row
+    return Event(
+        id=event_id,
+        received_at=received_at,
+        family=Family(family),
+        event_type=event_type,
+        conversation_id=conversation_id,
+        subject_id=subject_id,
+        summary=summary,
+        duplicate_of=duplicate_of,
+        error=error,
+        occurred_at=occurred_at,
+        body=bytes(body),
+        headers=tuple((str(k), str(v)) for k, v in json.loads(headers)),
+        remote_addr=remote_addr,
+        path=path,
+        sha256=bytes(digest),
+    )
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _split_sql(script: str) -> list[str]:
+    return [statement.strip() for statement in script.split(";") if statement.strip()]
