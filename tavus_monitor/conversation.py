@@ -1,0 +1,220 @@
+"""The conversation view model: one call's events, read as its lifecycle.
+
+A call produces callbacks over several minutes, possibly duplicated and out of
+order: joined → shutdown → transcript (at once) → recording → perception
+(≈3 min) → post-call actions (≈2–3 min). This module gathers a
+conversation's events and says, for each stage, what arrived, what is
+duplicated and what is overdue, plus the transcript analysis the Tavus sample
+server prints. Pure: it reads Events, never the store or the clock (``now`` is
+passed in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from . import callbacks as cb
+from .events import Event, Family
+
+TRANSCRIPT_GRACE_SECONDS = 120.0
+"""A transcript normally follows the shutdown within a second; after this it is overdue."""
+
+
+class StageState(StrEnum):
+    RECEIVED = "received"
+    DUPLICATED = "duplicated"
+    """Received more than once (shown once, the repeats marked)."""
+    WAITING = "waiting"
+    """Not yet, and not yet expected."""
+    OVERDUE = "overdue"
+    """Expected by now and still missing."""
+    NOT_RECEIVED = "not received"
+    """Optional stage that may never come (recording and perception are opt-in)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    name: str
+    state: StageState
+    events: tuple[Event, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    conversation_id: str
+    events: tuple[Event, ...]
+    """Every event of the conversation, in arrival (id) order."""
+    joined: Event | None = None
+    shutdown: Event | None = None
+    shutdown_reason: cb.ShutdownReason | None = None
+    transcript: Event | None = None
+    turns: tuple[cb.Turn, ...] = ()
+    analysis: cb.TranscriptAnalysis | None = None
+    recording: Event | None = None
+    recording_info: cb.Recording | None = None
+    recording_failed: Event | None = None
+    perception: Event | None = None
+    """``perception_analysis`` or ``perception_unavailable``."""
+    post_call_actions: tuple[Event, ...] = ()
+    objectives: tuple[Event, ...] = ()
+    guardrails: tuple[Event, ...] = ()
+    duplicates: tuple[Event, ...] = ()
+    other: tuple[Event, ...] = ()
+    """Events of types this view does not place in the lifecycle."""
+    replica_id: str | None = None
+    _by_type: dict[str, tuple[Event, ...]] = field(default_factory=dict, repr=False)
+
+    @property
+    def started_at(self) -> float | None:
+        """When the replica joined (payload time, else arrival time)."""
+        return _when(self.joined)
+
+    @property
+    def ended_at(self) -> float | None:
+        return _when(self.shutdown)
+
+    @property
+    def call_seconds(self) -> float | None:
+        """How long the call lasted, join to shutdown, when both are known."""
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return max(0.0, self.ended_at - self.started_at)
+
+    @property
+    def is_over(self) -> bool:
+        return self.shutdown is not None
+
+    def lifecycle(self, now: float) -> list[Stage]:
+        """Each stage of the call with its state as of ``now`` (epoch seconds)."""
+        stages = [
+            self._stage("joined", cb.JOIN_EVENT_TYPES, required=True),
+            self._stage("shutdown", {cb.SHUTDOWN}, required=True),
+        ]
+        transcript = self._stage("transcript", {cb.TRANSCRIPTION_READY}, required=True)
+        if transcript.state is StageState.WAITING and self.ended_at is not None:
+            waited = now - self._shutdown_arrival()
+            if waited > TRANSCRIPT_GRACE_SECONDS:
+                transcript = Stage(
+                    "transcript",
+                    StageState.OVERDUE,
+                    note=f"no transcript {waited / 60:.0f} min after shutdown",
+                )
+        stages.append(transcript)
+        stages.append(
+            self._stage(
+                "recording", {cb.RECORDING_READY, cb.RECORDING_COPY_FAILED}, required=False
+            )
+        )
+        stages.append(
+            self._stage(
+                "perception",
+                {cb.PERCEPTION_ANALYSIS, cb.PERCEPTION_UNAVAILABLE},
+                required=False,
+            )
+        )
+        stages.append(self._stage("post-call actions", {cb.POST_CALL_ACTION}, required=False))
+        return stages
+
+    def _shutdown_arrival(self) -> float:
+        assert self.shutdown is not None
+        return self.shutdown.received_at
+
+    def _stage(self, name: str, types: set[str] | frozenset[str], *, required: bool) -> Stage:
+        events = tuple(e for t in sorted(types) for e in self._by_type.get(t, ()))
+        events = tuple(sorted(events, key=lambda event: event.id))
+        if not events:
+            if required or not self.is_over:
+                return Stage(name, StageState.WAITING)
+            return Stage(name, StageState.NOT_RECEIVED)
+        repeats = [event for event in events if event.duplicate_of is not None]
+        if repeats:
+            return Stage(
+                name,
+                StageState.DUPLICATED,
+                events,
+                note=f"{len(repeats)} duplicate{'s' if len(repeats) > 1 else ''}",
+            )
+        if name == "post-call actions":
+            return Stage(name, StageState.RECEIVED, events, note=f"{len(events)} action(s)")
+        return Stage(name, StageState.RECEIVED, events)
+
+
+def _when(event: Event | None) -> float | None:
+    if event is None:
+        return None
+    return event.occurred_at if event.occurred_at is not None else event.received_at
+
+
+def build_conversation(conversation_id: str, events: Sequence[Event]) -> ConversationView:
+    """Gather ``events`` (any order) of one conversation into its view."""
+    ordered = tuple(sorted((e for e in events if e.conversation_id == conversation_id), key=_id))
+    by_type: dict[str, list[Event]] = {}
+    for event in ordered:
+        by_type.setdefault(event.event_type, []).append(event)
+
+    def first(*types: str) -> Event | None:
+        """The first original (non-duplicate) event of these types."""
+        candidates = [e for t in types for e in by_type.get(t, []) if e.duplicate_of is None]
+        candidates = candidates or [e for t in types for e in by_type.get(t, [])]
+        return min(candidates, key=_id) if candidates else None
+
+    joined = first(*cb.JOIN_EVENT_TYPES)
+    shutdown = first(cb.SHUTDOWN)
+    transcript = first(cb.TRANSCRIPTION_READY)
+    recording = first(cb.RECORDING_READY)
+    turns = tuple(cb.transcript_turns(_properties(transcript))) if transcript else ()
+    placed = {
+        *cb.JOIN_EVENT_TYPES,
+        cb.SHUTDOWN,
+        cb.TRANSCRIPTION_READY,
+        cb.RECORDING_READY,
+        cb.RECORDING_COPY_FAILED,
+        cb.PERCEPTION_ANALYSIS,
+        cb.PERCEPTION_UNAVAILABLE,
+        cb.POST_CALL_ACTION,
+    }
+    return ConversationView(
+        conversation_id=conversation_id,
+        events=ordered,
+        joined=joined,
+        shutdown=shutdown,
+        shutdown_reason=cb.shutdown_reason(_properties(shutdown)) if shutdown else None,
+        transcript=transcript,
+        turns=turns,
+        analysis=cb.analyse_transcript(list(turns)) if transcript else None,
+        recording=recording,
+        recording_info=cb.recording(_properties(recording)) if recording else None,
+        recording_failed=first(cb.RECORDING_COPY_FAILED),
+        perception=first(cb.PERCEPTION_ANALYSIS, cb.PERCEPTION_UNAVAILABLE),
+        post_call_actions=tuple(by_type.get(cb.POST_CALL_ACTION, [])),
+        objectives=tuple(e for e in ordered if e.family is Family.OBJECTIVE),
+        guardrails=tuple(e for e in ordered if e.family is Family.GUARDRAIL),
+        duplicates=tuple(e for e in ordered if e.duplicate_of is not None),
+        other=tuple(
+            e for e in ordered if e.family is Family.CONVERSATION and e.event_type not in placed
+        ),
+        replica_id=_replica_id(ordered),
+        _by_type={key: tuple(value) for key, value in by_type.items()},
+    )
+
+
+def _id(event: Event) -> int:
+    return event.id
+
+
+def _properties(event: Event | None) -> dict[str, object]:
+    if event is None or not isinstance(event.payload, dict):
+        return {}
+    return cb.as_dict(event.payload.get("properties"))
+
+
+def _replica_id(events: Sequence[Event]) -> str | None:
+    for event in events:
+        props = _properties(event)
+        replica = cb.as_text(props.get("replica_id")) or cb.as_text(props.get("face_id"))
+        if replica:
+            return replica
+    return None

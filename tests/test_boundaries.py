@@ -1,0 +1,33 @@
+"""The core stays free of Textual, so it runs (and is tested) without a screen."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+
+import tavus_monitor
+
+CORE_MODULES = sorted(
+    f"tavus_monitor.{info.name}"
+    for info in pkgutil.iter_modules(tavus_monitor.__path__)
+    if info.name not in {"tui", "__main__"}
+)
+
+
+def test_core_modules_exist() -> None:
+    assert "tavus_monitor.events" in CORE_MODULES
+    assert "tavus_monitor.server" in CORE_MODULES
+
+
+def test_importing_the_core_does_not_import_textual() -> None:
+    code = (
+        "import importlib, sys\n"
+        f"for name in {CORE_MODULES!r}: importlib.import_module(name)\n"
+        "leaked = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
+        "print(','.join(leaked))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "", f"core imported {result.stdout.strip()}"
