@@ -104,9 +104,7 @@ class ConversationView:
                 )
         stages.append(transcript)
         stages.append(
-            self._stage(
-                "recording", {cb.RECORDING_READY, cb.RECORDING_COPY_FAILED}, required=False
-            )
+            self._stage("recording", {cb.RECORDING_READY, cb.RECORDING_COPY_FAILED}, required=False)
         )
         stages.append(
             self._stage(

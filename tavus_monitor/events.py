@@ -35,6 +35,15 @@ class Family(StrEnum):
     MALFORMED = "malformed"
 
 
+class Severity(StrEnum):
+    """How much an event deserves attention: drives colour and announcements."""
+
+    INFO = "info"
+    SUCCESS = "success"
+    WARNING = "warning"
+    ERROR = "error"
+
+
 @dataclass(frozen=True, slots=True)
 class Classification:
     """What ``classify`` decides about a body, before it has a store id."""
@@ -49,6 +58,7 @@ class Classification:
     """Why the body is malformed (or of unknown shape); None when it is understood."""
     occurred_at: float | None = None
     """The time the payload itself gives, if any (epoch seconds)."""
+    severity: Severity = Severity.INFO
 
     @property
     def is_join(self) -> bool:
@@ -70,6 +80,7 @@ class Event:
     error: str | None
     occurred_at: float | None
     body: bytes
+    severity: Severity = Severity.INFO
     headers: Headers = ()
     remote_addr: str | None = None
     path: str = "/webhook"
@@ -148,6 +159,7 @@ def _malformed(reason: str) -> Classification:
         subject_id=None,
         summary=one_line(f"malformed: {reason}"),
         error=reason,
+        severity=Severity.ERROR,
     )
 
 
@@ -163,6 +175,7 @@ def _unknown(obj: dict[str, Any], reason: str | None) -> Classification:
         subject_id=None,
         summary=one_line(summary),
         error=reason,
+        severity=Severity.WARNING,
     )
 
 
@@ -182,7 +195,48 @@ def _classify_conversation(obj: dict[str, Any], event_type: str) -> Classificati
         subject_id=conversation_id,
         summary=one_line(_conversation_summary(family, event_type, obj)),
         occurred_at=cb.parse_time(obj.get("timestamp")),
+        severity=_conversation_severity(family, event_type, obj),
     )
+
+
+_SHUTDOWN_SEVERITY = {
+    cb.ShutdownKind.NORMAL: Severity.INFO,
+    cb.ShutdownKind.TIMEOUT: Severity.WARNING,
+    cb.ShutdownKind.ERROR: Severity.ERROR,
+    cb.ShutdownKind.UNKNOWN: Severity.WARNING,
+}
+_FIXED_SEVERITY = {
+    cb.TRANSCRIPTION_READY: Severity.SUCCESS,
+    cb.RECORDING_READY: Severity.SUCCESS,
+    cb.RECORDING_COPY_FAILED: Severity.ERROR,
+    cb.PERCEPTION_ANALYSIS: Severity.SUCCESS,
+    cb.PERCEPTION_UNAVAILABLE: Severity.WARNING,
+}
+_GOOD_STATUSES = frozenset({"success", "succeeded", "successful", "ok", "completed", "done"})
+_BAD_STATUSES = frozenset({"error", "failed", "failure", "timeout", "timed_out"})
+
+
+def _conversation_severity(family: Family, event_type: str, obj: dict[str, Any]) -> Severity:
+    if family is Family.GUARDRAIL:
+        return Severity.WARNING
+    if family is Family.OBJECTIVE:
+        return Severity.SUCCESS if event_type.endswith(".completed") else Severity.INFO
+    props = cb.as_dict(obj.get("properties"))
+    if event_type == cb.SHUTDOWN:
+        reason = cb.shutdown_reason(props)
+        return _SHUTDOWN_SEVERITY[reason.kind] if reason else Severity.WARNING
+    if event_type == cb.POST_CALL_ACTION:
+        status = (cb.post_call_action(props).status or "").lower()
+        if status in _GOOD_STATUSES:
+            return Severity.SUCCESS
+        return Severity.ERROR if status in _BAD_STATUSES else Severity.INFO
+    return _FIXED_SEVERITY.get(event_type, Severity.INFO)
+
+
+def _job_severity(status: str) -> Severity:
+    if status in ("ready", "completed"):
+        return Severity.SUCCESS
+    return Severity.ERROR if status == "error" else Severity.INFO
 
 
 def _conversation_summary(family: Family, event_type: str, obj: dict[str, Any]) -> str:
@@ -259,6 +313,7 @@ def _classify_replica(obj: dict[str, Any]) -> Classification:
         conversation_id=None,
         subject_id=replica_id,
         summary=one_line(summary),
+        severity=_job_severity(status),
     )
 
 
@@ -282,6 +337,7 @@ def _classify_video(obj: dict[str, Any]) -> Classification:
         subject_id=video_id,
         summary=one_line(summary),
         occurred_at=cb.parse_time(obj.get("updated_at")),
+        severity=_job_severity(status),
     )
 
 

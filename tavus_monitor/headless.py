@@ -83,8 +83,10 @@ async def run_headless(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    started = False
     try:
         await monitor.start()
+        started = True
         stopper = asyncio.ensure_future(stop.wait())
         stopped = asyncio.ensure_future(monitor.wait_stopped())
         while not stop.is_set() and not stopped.done():
@@ -102,9 +104,11 @@ async def run_headless(
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
-        err.write("Stopping…\n")
+        if started:  # a failed start is reported by the caller, alone
+            err.write("Stopping…\n")
         await monitor.stop()
         printer.handle(subscription.drain())
-        err.write("Stopped.\n")
+        if started:
+            err.write("Stopped.\n")
         err.flush()
     return 0

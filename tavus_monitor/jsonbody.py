@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,9 +62,10 @@ def parse_json(body: bytes, content_type: str | None = None) -> ParsedBody:
         return ParsedBody(None, _not_json_reason(exc, text, content_type))
     except RecursionError:
         return ParsedBody(None, "not parsed: JSON nested too deeply (over ~1,000 levels)")
-    except ValueError as exc:
+    except ValueError:
         # int() refuses integers over sys.get_int_max_str_digits() digits.
-        return ParsedBody(None, f"not parsed: {_first_line(str(exc))}")
+        limit = sys.get_int_max_str_digits()
+        return ParsedBody(None, f"not parsed: an integer longer than {limit:,} digits")
     if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
         return ParsedBody(None, "not valid JSON text: a \\u escape is a lone UTF-16 surrogate")
     return ParsedBody(value, None)
@@ -78,11 +80,15 @@ def _not_json_reason(exc: json.JSONDecodeError, text: str, content_type: str | N
         return f"form-encoded body ({shown}), not JSON"
     if exc.pos >= len(text.rstrip()):
         return f"not JSON: body ends early (truncated?) at line {exc.lineno} column {exc.colno}"
-    return f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-
-
-def _first_line(text: str) -> str:
-    return text.splitlines()[0] if text else text
+    if exc.msg.startswith("Unterminated string"):
+        # The string runs to the end of the body; the position is where it starts.
+        return (
+            "not JSON: body ends early (truncated?) inside a string starting at "
+            f"line {exc.lineno} column {exc.colno}"
+        )
+    # Some messages end in " at" ("Invalid control character at"); avoid "at at".
+    message = exc.msg.removesuffix(" at")
+    return f"not JSON: {message} at line {exc.lineno} column {exc.colno}"
 
 
 def _has_lone_surrogate(value: Any) -> bool:

@@ -99,7 +99,12 @@ class Monitor:
             loop.call_soon_threadsafe(self._publish_committed, events, rejections)
 
         self.store.on_commit(publish_from_writer)
-        sock = self._bind()
+        try:
+            sock = self._bind()
+        except MonitorError:
+            await asyncio.to_thread(self.store.close)
+            self.store = None
+            raise
         self.port = sock.getsockname()[1]
         app = create_app(
             self.store,

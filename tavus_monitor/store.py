@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import logging
 import queue
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .events import Classification, Event, Family, Headers, body_digest, classify
+from .events import Classification, Event, Family, Headers, Severity, body_digest, classify
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ MIGRATIONS: tuple[str, ...] = (
         duplicate_of    INTEGER REFERENCES events(id),
         error           TEXT,
         occurred_at     REAL,
+        severity        TEXT    NOT NULL,
         body            BLOB    NOT NULL,
         body_sha256     BLOB    NOT NULL,
         headers         TEXT    NOT NULL,
@@ -76,7 +78,13 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 _EVENT_COLUMNS = (
     "id, received_at, family, event_type, conversation_id, subject_id, summary, "
-    "duplicate_of, error, occurred_at, body, headers, remote_addr, path, body_sha256"
+    "duplicate_of, error, occurred_at, body, headers, remote_addr, path, body_sha256, severity"
+)
+
+
+_ROW_COLUMNS = (
+    "id, received_at, family, event_type, conversation_id, subject_id, summary, "
+    "duplicate_of, error, length(body), occurred_at, severity"
 )
 
 
@@ -128,6 +136,72 @@ class EventQuery:
     before_id: int | None = None
     after_id: int | None = None
     limit: int = 100
+    families: tuple[str, ...] | None = None
+    """Any of these families (with ``family``, both must hold)."""
+    event_types: tuple[str, ...] | None = None
+    """Any of these event types."""
+
+    def matches(self, row: EventRow | Event) -> bool:
+        """Whether an event (e.g. one just received) belongs in this query's result.
+
+        ``search`` is checked against the summary only here; the store also
+        searches bodies, so a live view re-queries when it filters by text.
+        """
+        return (
+            (self.family is None or row.family == self.family)
+            and (self.families is None or row.family in self.families)
+            and (self.event_type is None or row.event_type == self.event_type)
+            and (self.event_types is None or row.event_type in self.event_types)
+            and (self.conversation_id is None or row.conversation_id == self.conversation_id)
+            and (not self.search or self.search.lower() in row.summary.lower())
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """An event without its body: what lists show, cheap to hold by the thousand."""
+
+    id: int
+    received_at: float
+    family: Family
+    event_type: str
+    conversation_id: str | None
+    subject_id: str | None
+    summary: str
+    duplicate_of: int | None
+    error: str | None
+    size: int
+    occurred_at: float | None = None
+    severity: Severity = Severity.INFO
+
+    @classmethod
+    def of(cls, event: Event) -> EventRow:
+        return cls(
+            event.id,
+            event.received_at,
+            event.family,
+            event.event_type,
+            event.conversation_id,
+            event.subject_id,
+            event.summary,
+            event.duplicate_of,
+            event.error,
+            event.size,
+            event.occurred_at,
+            event.severity,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRow:
+    """One conversation in a list: its id, how many events, first and last arrival."""
+
+    conversation_id: str
+    events: int
+    first_id: int
+    last_id: int
+    first_received_at: float
+    last_received_at: float
 
 
 @dataclass(slots=True)
@@ -162,9 +236,19 @@ class Store:
         if path is not None:
             self._writer_db.execute("PRAGMA journal_mode = WAL")
         self._writer_db.execute(f"PRAGMA synchronous = {synchronous}")
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            self._writer_db.close()
+            raise
         self._reader_db = _connect(self._target, uri=self._uri)
         self._reader_lock = threading.Lock()
+        # A shared-cache in-memory database has table locks that fail at once
+        # (SQLITE_LOCKED, no busy timeout) when a read overlaps a write, so the
+        # writer takes the reader lock around each transaction there.
+        self._write_lock: contextlib.AbstractContextManager[Any] = (
+            self._reader_lock if path is None else contextlib.nullcontext()
+        )
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._commit_listeners: list[Callable[[list[Event], list[Rejection]], None]] = []
         self._closed = False
@@ -292,18 +376,19 @@ class Store:
 
     def _write_in_transaction(self, batch: Sequence[_Job]) -> list[Event | Rejection]:
         db = self._writer_db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            results: list[Event | Rejection] = []
-            for job in batch:
-                if job.kind == "event":
-                    results.append(self._insert_event(*job.data))
-                else:
-                    results.append(self._insert_rejection(job.data))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        with self._write_lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                results: list[Event | Rejection] = []
+                for job in batch:
+                    if job.kind == "event":
+                        results.append(self._insert_event(*job.data))
+                    else:
+                        results.append(self._insert_rejection(job.data))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
         return results
 
     def _insert_event(self, delivery: Delivery, c: Classification) -> Event:
@@ -322,8 +407,8 @@ class Store:
         received_at = delivery.received_at or time.time()
         cursor = db.execute(
             "INSERT INTO events (received_at, family, event_type, conversation_id, subject_id, "
-            "summary, duplicate_of, error, occurred_at, body, body_sha256, headers, "
-            "remote_addr, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "summary, duplicate_of, error, occurred_at, severity, body, body_sha256, headers, "
+            "remote_addr, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 received_at,
                 str(c.family),
@@ -334,6 +419,7 @@ class Store:
                 duplicate_of,
                 c.error,
                 c.occurred_at,
+                str(c.severity),
                 delivery.body,
                 digest,
                 json.dumps(delivery.headers),
@@ -355,6 +441,7 @@ class Store:
             error=c.error,
             occurred_at=c.occurred_at,
             body=delivery.body,
+            severity=c.severity,
             headers=delivery.headers,
             remote_addr=delivery.remote_addr,
             path=delivery.path,
@@ -382,32 +469,43 @@ class Store:
 
     def page(self, query: EventQuery = EventQuery()) -> list[Event]:
         """Events matching ``query``, newest first, at most ``query.limit``."""
-        where: list[str] = []
-        params: list[Any] = []
-        for column, value in (
-            ("family", query.family),
-            ("event_type", query.event_type),
-            ("conversation_id", query.conversation_id),
-        ):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if query.before_id is not None:
-            where.append("id < ?")
-            params.append(query.before_id)
-        if query.after_id is not None:
-            where.append("id > ?")
-            params.append(query.after_id)
-        if query.search:
-            pattern = "%" + _escape_like(query.search) + "%"
-            where.append("(summary LIKE ? ESCAPE '\\' OR body LIKE ? ESCAPE '\\')")
-            params.extend((pattern, pattern))
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC LIMIT ?"
-        params.append(max(0, query.limit))
-        return [_event_from_row(row) for row in self._read(sql, params)]
+        where, params = _where(query)
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events{where} ORDER BY id DESC LIMIT ?"
+        return [_event_from_row(row) for row in self._read(sql, [*params, max(0, query.limit)])]
+
+    def rows(self, query: EventQuery = EventQuery()) -> list[EventRow]:
+        """Like :meth:`page` without the bodies, for lists over long histories."""
+        where, params = _where(query)
+        sql = f"SELECT {_ROW_COLUMNS} FROM events{where} ORDER BY id DESC LIMIT ?"
+        return [_row_from_row(row) for row in self._read(sql, [*params, max(0, query.limit)])]
+
+    def count(self, query: EventQuery = EventQuery()) -> int:
+        where, params = _where(query)
+        return int(self._read(f"SELECT count(*) FROM events{where}", params)[0][0])
+
+    def conversations(
+        self, limit: int = 200, before_id: int | None = None
+    ) -> list[ConversationRow]:
+        """Conversations, the most recently active first (``before_id``: by last event id)."""
+        having = "" if before_id is None else " HAVING max(id) < ?"
+        params: list[Any] = [] if before_id is None else [before_id]
+        rows = self._read(
+            "SELECT conversation_id, count(*), min(id), max(id), min(received_at), "
+            "max(received_at) FROM events WHERE conversation_id IS NOT NULL "
+            f"GROUP BY conversation_id{having} ORDER BY max(id) DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [ConversationRow(*row) for row in rows]
+
+    def jobs(self, limit: int = 500) -> list[EventRow]:
+        """The latest callback of each replica training and video generation, newest first."""
+        rows = self._read(
+            f"SELECT {_ROW_COLUMNS} FROM events WHERE id IN ("
+            "SELECT max(id) FROM events WHERE family IN ('replica', 'video') "
+            "GROUP BY family, subject_id) ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        return [_row_from_row(row) for row in rows]
 
     def after(self, event_id: int, limit: int = 1000) -> list[Event]:
         """Events newer than ``event_id``, oldest first (for catching up)."""
@@ -461,6 +559,7 @@ def _event_from_row(row: tuple[Any, ...]) -> Event:
         remote_addr,
         path,
         digest,
+        severity,
     ) = row
     return Event(
         id=event_id,
@@ -478,6 +577,55 @@ def _event_from_row(row: tuple[Any, ...]) -> Event:
         remote_addr=remote_addr,
         path=path,
         sha256=bytes(digest),
+        severity=Severity(severity),
+    )
+
+
+def _where(query: EventQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause (with its leading space, or empty) and parameters for ``query``."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("family", query.family),
+        ("event_type", query.event_type),
+        ("conversation_id", query.conversation_id),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    for column, values in (("family", query.families), ("event_type", query.event_types)):
+        if values is not None:
+            where.append(f"{column} IN ({', '.join('?' * len(values)) or 'NULL'})")
+            params.extend(values)
+    if query.before_id is not None:
+        where.append("id < ?")
+        params.append(query.before_id)
+    if query.after_id is not None:
+        where.append("id > ?")
+        params.append(query.after_id)
+    if query.search:
+        pattern = "%" + _escape_like(query.search) + "%"
+        where.append("(summary LIKE ? ESCAPE '\\' OR CAST(body AS TEXT) LIKE ? ESCAPE '\\')")
+        params.extend((pattern, pattern))
+    return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
+def _row_from_row(row: tuple[Any, ...]) -> EventRow:
+    (event_id, received_at, family, event_type, conversation_id, subject_id, summary) = row[:7]
+    duplicate_of, error, size, occurred_at, severity = row[7:]
+    return EventRow(
+        event_id,
+        received_at,
+        Family(family),
+        event_type,
+        conversation_id,
+        subject_id,
+        summary,
+        duplicate_of,
+        error,
+        size,
+        occurred_at,
+        Severity(severity),
     )
 
 

@@ -48,7 +48,8 @@ def test_a_whole_call_reads_as_its_lifecycle(store: Store) -> None:
     view = build_conversation(CONVERSATION, store.conversation(CONVERSATION))
 
     assert [e.event_type for e in view.events][:2] == ["system.replica_joined", "system.pal_joined"]
-    assert view.joined is not None and view.joined.event_type == "system.replica_joined"
+    assert view.joined is not None
+    assert view.joined.event_type == "system.replica_joined"
     assert view.shutdown_reason is not None
     assert view.shutdown_reason.words == "participant left (timeout)"
     assert view.shutdown_reason.kind is ShutdownKind.NORMAL
@@ -111,7 +112,8 @@ def test_a_redelivered_transcript_is_shown_once_and_marked(store: Store) -> None
     view = build_conversation(CONVERSATION, store.conversation(CONVERSATION))
 
     assert again.duplicate_of == first.id
-    assert view.transcript is not None and view.transcript.id == first.id
+    assert view.transcript is not None
+    assert view.transcript.id == first.id
     assert view.duplicates == (again,)
     stage = {s.name: s for s in view.lifecycle(now=0)}["transcript"]
     assert stage.state is StageState.DUPLICATED
