@@ -152,12 +152,11 @@ def _run(settings: Settings) -> int:
     from .monitor import MonitorError
 
     configure_logging(settings.data_dir)
-    if not settings.headless:
-        print(
-            "The interactive dashboard is not part of this version yet; running headless.",
-            file=sys.stderr,
-        )
     try:
+        if not settings.headless:
+            from .tui import run_tui
+
+            return run_tui(settings)
         return _run_event_loop(settings)
     except MonitorError as exc:
         print(f"tavus-monitor: {exc}", file=sys.stderr)

@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from . import callbacks as cb
-from .events import Event, Family
+from .events import Event, EventRow, Family
+
+EventLike = Event | EventRow
+"""Lifecycle needs only the row; transcript and results need the full Event."""
 
 TRANSCRIPT_GRACE_SECONDS = 120.0
 """A transcript normally follows the shutdown within a second; after this it is overdue."""
@@ -38,34 +41,34 @@ class StageState(StrEnum):
 class Stage:
     name: str
     state: StageState
-    events: tuple[Event, ...] = ()
+    events: tuple[EventLike, ...] = ()
     note: str = ""
 
 
 @dataclass(frozen=True)
 class ConversationView:
     conversation_id: str
-    events: tuple[Event, ...]
+    events: tuple[EventLike, ...]
     """Every event of the conversation, in arrival (id) order."""
-    joined: Event | None = None
-    shutdown: Event | None = None
+    joined: EventLike | None = None
+    shutdown: EventLike | None = None
     shutdown_reason: cb.ShutdownReason | None = None
-    transcript: Event | None = None
+    transcript: EventLike | None = None
     turns: tuple[cb.Turn, ...] = ()
     analysis: cb.TranscriptAnalysis | None = None
-    recording: Event | None = None
+    recording: EventLike | None = None
     recording_info: cb.Recording | None = None
-    recording_failed: Event | None = None
-    perception: Event | None = None
+    recording_failed: EventLike | None = None
+    perception: EventLike | None = None
     """``perception_analysis`` or ``perception_unavailable``."""
-    post_call_actions: tuple[Event, ...] = ()
-    objectives: tuple[Event, ...] = ()
-    guardrails: tuple[Event, ...] = ()
-    duplicates: tuple[Event, ...] = ()
-    other: tuple[Event, ...] = ()
+    post_call_actions: tuple[EventLike, ...] = ()
+    objectives: tuple[EventLike, ...] = ()
+    guardrails: tuple[EventLike, ...] = ()
+    duplicates: tuple[EventLike, ...] = ()
+    other: tuple[EventLike, ...] = ()
     """Events of types this view does not place in the lifecycle."""
     replica_id: str | None = None
-    _by_type: dict[str, tuple[Event, ...]] = field(default_factory=dict, repr=False)
+    _by_type: dict[str, tuple[EventLike, ...]] = field(default_factory=dict, repr=False)
 
     @property
     def started_at(self) -> float | None:
@@ -140,20 +143,20 @@ class ConversationView:
         return Stage(name, StageState.RECEIVED, events)
 
 
-def _when(event: Event | None) -> float | None:
+def _when(event: EventLike | None) -> float | None:
     if event is None:
         return None
     return event.occurred_at if event.occurred_at is not None else event.received_at
 
 
-def build_conversation(conversation_id: str, events: Sequence[Event]) -> ConversationView:
+def build_conversation(conversation_id: str, events: Sequence[EventLike]) -> ConversationView:
     """Gather ``events`` (any order) of one conversation into its view."""
     ordered = tuple(sorted((e for e in events if e.conversation_id == conversation_id), key=_id))
-    by_type: dict[str, list[Event]] = {}
+    by_type: dict[str, list[EventLike]] = {}
     for event in ordered:
         by_type.setdefault(event.event_type, []).append(event)
 
-    def first(*types: str) -> Event | None:
+    def first(*types: str) -> EventLike | None:
         """The first original (non-duplicate) event of these types."""
         candidates = [e for t in types for e in by_type.get(t, []) if e.duplicate_of is None]
         candidates = candidates or [e for t in types for e in by_type.get(t, [])]
@@ -199,17 +202,18 @@ def build_conversation(conversation_id: str, events: Sequence[Event]) -> Convers
     )
 
 
-def _id(event: Event) -> int:
+def _id(event: EventLike) -> int:
     return event.id
 
 
-def _properties(event: Event | None) -> dict[str, object]:
-    if event is None or not isinstance(event.payload, dict):
+def _properties(event: EventLike | None) -> dict[str, object]:
+    payload = getattr(event, "payload", None)  # rows carry no body
+    if not isinstance(payload, dict):
         return {}
-    return cb.as_dict(event.payload.get("properties"))
+    return cb.as_dict(payload.get("properties"))
 
 
-def _replica_id(events: Sequence[Event]) -> str | None:
+def _replica_id(events: Sequence[EventLike]) -> str | None:
     for event in events:
         props = _properties(event)
         replica = cb.as_text(props.get("replica_id")) or cb.as_text(props.get("face_id"))

@@ -100,6 +100,41 @@ class Event:
         return len(self.body)
 
 
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """An event without its body: what lists show, cheap to hold by the thousand."""
+
+    id: int
+    received_at: float
+    family: Family
+    event_type: str
+    conversation_id: str | None
+    subject_id: str | None
+    summary: str
+    duplicate_of: int | None
+    error: str | None
+    size: int
+    occurred_at: float | None = None
+    severity: Severity = Severity.INFO
+
+    @classmethod
+    def of(cls, event: Event) -> EventRow:
+        return cls(
+            event.id,
+            event.received_at,
+            event.family,
+            event.event_type,
+            event.conversation_id,
+            event.subject_id,
+            event.summary,
+            event.duplicate_of,
+            event.error,
+            event.size,
+            event.occurred_at,
+            event.severity,
+        )
+
+
 def header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
     """The first header called ``name`` (case-insensitive)."""
     wanted = name.lower()

@@ -25,7 +25,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .events import Classification, Event, Family, Headers, Severity, body_digest, classify
+from .events import (
+    Classification,
+    Event,
+    EventRow,
+    Family,
+    Headers,
+    Severity,
+    body_digest,
+    classify,
+)
 
 log = logging.getLogger(__name__)
 
@@ -154,41 +163,6 @@ class EventQuery:
             and (self.event_types is None or row.event_type in self.event_types)
             and (self.conversation_id is None or row.conversation_id == self.conversation_id)
             and (not self.search or self.search.lower() in row.summary.lower())
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class EventRow:
-    """An event without its body: what lists show, cheap to hold by the thousand."""
-
-    id: int
-    received_at: float
-    family: Family
-    event_type: str
-    conversation_id: str | None
-    subject_id: str | None
-    summary: str
-    duplicate_of: int | None
-    error: str | None
-    size: int
-    occurred_at: float | None = None
-    severity: Severity = Severity.INFO
-
-    @classmethod
-    def of(cls, event: Event) -> EventRow:
-        return cls(
-            event.id,
-            event.received_at,
-            event.family,
-            event.event_type,
-            event.conversation_id,
-            event.subject_id,
-            event.summary,
-            event.duplicate_of,
-            event.error,
-            event.size,
-            event.occurred_at,
-            event.severity,
         )
 
 

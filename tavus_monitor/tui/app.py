@@ -1,0 +1,434 @@
+"""The dashboard: callback URL on top, four live panes, inspector on Enter.
+
+The app is one consumer of the monitor's bus. The monitor (store, server)
+runs in the app's event loop from a worker in its own group; stored events
+arrive as bus messages, which are applied in batches at most ~30 times a
+second, so a burst of a thousand callbacks is one screen update, not a
+thousand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Grid
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Input
+
+from .. import callbacks as cb
+from ..bus import EventStored, Message, RequestRejected, StatusChanged, StatusKind
+from ..events import Event, EventRow, Family, Severity
+from ..jobs import job_from_event
+from ..logs import LOG_FILE
+from ..monitor import Monitor, MonitorError
+from ..settings import Settings
+from ..store import EventQuery, Store
+from .clipboard import copy_text
+from .filtering import parse_filter
+from .formatters import event_line, system_line
+from .screens.inspector import InspectorScreen
+from .screens.simple import ConversationsScreen, HelpScreen, LogScreen, RejectedScreen
+from .widgets.jobs_pane import JobsTable
+from .widgets.row_list import RowList
+from .widgets.transcript_pane import TranscriptPane
+from .widgets.transcript_view import TranscriptView
+from .widgets.url_bar import UrlBar
+
+BATCH_INTERVAL = 1 / 30
+"""Seconds between screen updates while callbacks stream in."""
+LIST_REFRESH_INTERVAL = 1.0
+"""Conversation list refreshes (a store query) happen at most this often."""
+MAX_TOASTS_PER_BATCH = 3
+
+SYSTEM_TYPES = (*sorted(cb.JOIN_EVENT_TYPES), cb.SHUTDOWN)
+
+
+class TranscriptsBox(TranscriptPane):
+    ALLOW_MAXIMIZE = True
+
+
+class MonitorApp(App[int]):
+    """``tavus-monitor`` with no arguments."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "tavus-monitor"
+
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("c", "copy_url", "Copy URL"),
+        Binding("m", "toggle_maximize", "Maximise"),
+        Binding("slash", "filter", "Filter"),
+        Binding("escape", "escape", "Clear", show=False),
+        Binding("v", "conversations", "Conversations"),
+        Binding("r", "rejected", "Rejected"),
+        Binding("l", "log", "Log", show=False),
+        Binding("question_mark", "help", "Help"),
+    ]
+
+    def __init__(self, settings: Settings, monitor: Monitor | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.monitor = monitor or Monitor(settings)
+        self._filter_target: Widget | None = None
+        self._touched_conversations: set[str] = set()
+        self._rejections_seen = 0
+        self.ready = asyncio.Event()
+        """Set once the server listens (or failed to): tests and benchmarks await it."""
+        self.last_shown_id = 0
+        """The newest event id applied to the panes."""
+        self._batch_applied = asyncio.Event()
+
+    # ------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield UrlBar(id="url-bar")
+        with Grid(id="panes"):
+            system = RowList(
+                system_line,
+                base_query=EventQuery(event_types=SYSTEM_TYPES),
+                empty_text="No joins or shutdowns yet.",
+                id="system",
+                classes="pane",
+            )
+            system.border_title = "System events"
+            yield system
+            transcripts = TranscriptsBox(id="transcripts")
+            transcripts.add_class("pane")
+            transcripts.border_title = "Transcripts"
+            yield transcripts
+            jobs = JobsTable(id="jobs")
+            jobs.add_class("pane")
+            jobs.border_title = "Replica & video jobs"
+            yield jobs
+            events = RowList(
+                event_line,
+                empty_text="Waiting for callbacks… (tavus-monitor trigger sends samples)",
+                id="events",
+                classes="pane",
+            )
+            events.border_title = "Events"
+            yield events
+        yield Input(placeholder="filter: words, family:…, type:…, conv:… (Esc clears)", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        self.query_one("#events", RowList).focus()
+        self.run_worker(self._run_monitor(), group="server", exclusive=True, exit_on_error=False)
+        self.set_interval(LIST_REFRESH_INTERVAL, self._refresh_conversations)
+
+    @property
+    def panes(self) -> list[Widget]:
+        return [self.query_one(f"#{name}") for name in ("system", "transcripts", "jobs", "events")]
+
+    # ------------------------------------------------------- the monitor
+
+    async def _run_monitor(self) -> None:
+        monitor = self.monitor
+        subscription = monitor.bus.subscribe()
+        bar = self.query_one(UrlBar)
+        try:
+            await monitor.start()
+        except MonitorError as exc:
+            bar.state.server = str(exc)
+            bar.state.server_ok = False
+            bar.show()
+            self.notify(
+                str(exc),
+                title="The server could not start",
+                severity="error",
+                timeout=30,
+                markup=False,
+            )
+            self.ready.set()
+            return
+        assert monitor.store is not None
+        self._show_urls()
+        self._attach_store(monitor.store)
+        self._apply(subscription.drain())
+        self.ready.set()
+        while (message := await subscription.get()) is not None:
+            self._apply([message, *subscription.drain()])
+            await asyncio.sleep(BATCH_INTERVAL)
+
+    def _attach_store(self, store: Store) -> None:
+        self.query_one("#system", RowList).attach(store)
+        self.query_one("#events", RowList).attach(store)
+        self.query_one(TranscriptPane).attach(store)
+        self._load_jobs(store)
+
+    @work(thread=True, group="jobs-load")
+    def _load_jobs(self, store: Store) -> None:
+        events = [store.get(row.id) for row in store.jobs()]
+        jobs = [job for event in events if event for job in [job_from_event(event)] if job]
+        self.call_from_thread(self.query_one(JobsTable).upsert, jobs)
+
+    def _show_urls(self) -> None:
+        monitor = self.monitor
+        bar = self.query_one(UrlBar)
+        bar.state.callback_url = monitor.callback_url
+        bar.state.local_url = monitor.local_url
+        bar.state.server = f"listening on {monitor.base_url}"
+        if monitor.public_base_url:
+            bar.state.tunnel = "public URL given"
+        elif self.settings.no_tunnel:
+            bar.state.tunnel = "no tunnel (--no-tunnel)"
+        else:
+            bar.state.tunnel = "none (Tavus needs a public URL: --public-url)"
+            bar.state.tunnel_ok = False
+        bar.state.events = monitor.stats.events_total
+        bar.state.rejected = monitor.stats.rejected_total
+        bar.state.last_event_at = monitor.stats.last_event_at
+        bar.show()
+
+    def _apply(self, messages: Iterable[Message]) -> None:
+        """Apply one batch of bus messages to every pane."""
+        events: list[Event] = []
+        rejected = 0
+        for message in messages:
+            if isinstance(message, EventStored):
+                events.append(message.event)
+            elif isinstance(message, RequestRejected):
+                rejected += 1
+            elif isinstance(message, StatusChanged):
+                self._status(message)
+        bar = self.query_one(UrlBar)
+        stats = self.monitor.stats
+        bar.state.events = stats.events_total
+        bar.state.rejected = stats.rejected_total
+        bar.state.last_event_at = stats.last_event_at or bar.state.last_event_at
+        if events:
+            bar.state.events = max(bar.state.events, events[-1].id)
+            bar.state.last_event_at = events[-1].received_at
+            rows = [EventRow.of(event) for event in events]
+            self.query_one("#system", RowList).add(rows)
+            self.query_one("#events", RowList).add(rows)
+            jobs = [job for event in events for job in [job_from_event(event)] if job]
+            if jobs:
+                self.query_one(JobsTable).upsert(jobs)
+            self._touched_conversations.update(
+                event.conversation_id for event in events if event.conversation_id
+            )
+            self._announce(events)
+        if rejected:
+            self._announce_rejections(rejected)
+        bar.show()
+        if events:
+            self.last_shown_id = max(self.last_shown_id, events[-1].id)
+        self._batch_applied.set()
+        self._batch_applied = asyncio.Event()
+
+    async def wait_until_shown(self, event_id: int) -> None:
+        """Return once the event with ``event_id`` (or a newer one) is on the panes."""
+        while self.last_shown_id < event_id:
+            await self._batch_applied.wait()
+
+    def _refresh_conversations(self) -> None:
+        if self._touched_conversations:
+            touched, self._touched_conversations = self._touched_conversations, set()
+            self.query_one(TranscriptPane).conversation_touched(touched)
+
+    def _status(self, message: StatusChanged) -> None:
+        bar = self.query_one(UrlBar)
+        if message.kind is StatusKind.WARNING and message.topic in ("server", "token"):
+            self.notify(message.text, severity="warning", timeout=10, markup=False)
+        elif message.kind is StatusKind.ERROR:
+            bar.state.server = message.text
+            bar.state.server_ok = False
+            self.notify(message.text, severity="error", timeout=30, markup=False)
+
+    def _announce(self, events: list[Event]) -> None:
+        """Toasts for what a developer waits for: ends of calls, transcripts, failures."""
+        worth: list[tuple[str, str]] = []
+        for event in events:
+            if event.duplicate_of is not None:
+                continue
+            if event.event_type == cb.SHUTDOWN:
+                severity = "information" if event.severity is Severity.INFO else "warning"
+                worth.append((f"{event.conversation_id}: {event.summary}", severity))
+            elif event.event_type == cb.TRANSCRIPTION_READY:
+                worth.append((f"{event.conversation_id}: {event.summary}", "information"))
+            elif event.family in (Family.REPLICA, Family.VIDEO) and event.severity in (
+                Severity.ERROR,
+                Severity.SUCCESS,
+            ):
+                level = "error" if event.severity is Severity.ERROR else "information"
+                worth.append((event.summary, level))
+            elif event.severity is Severity.ERROR:
+                worth.append((event.summary, "error"))
+        for text, severity in worth[:MAX_TOASTS_PER_BATCH]:
+            self.notify(text, severity=severity, markup=False)  # type: ignore[arg-type]
+        if len(worth) > MAX_TOASTS_PER_BATCH:
+            self.notify(f"…and {len(worth) - MAX_TOASTS_PER_BATCH} more (see Events)", markup=False)
+
+    def _announce_rejections(self, count: int) -> None:
+        first = self._rejections_seen == 0
+        self._rejections_seen += count
+        if first:
+            self.notify(
+                "A request was refused (wrong token, unknown path or too large); r lists them.",
+                severity="warning",
+                markup=False,
+            )
+
+    # ----------------------------------------------------------- actions
+
+    def copy_with_fallback(self, text: str, what: str) -> None:
+        """Copy and say so; used by every copy action in the app."""
+        self.notify(copy_text(self, text, what, self.settings.data_dir), markup=False)
+
+    def action_copy_url(self) -> None:
+        url = self.query_one(UrlBar).state.callback_url
+        if url is None:
+            self.notify("There is no callback URL yet.", severity="warning", markup=False)
+            return
+        self.copy_with_fallback(url, "the callback URL")
+
+    def _pane_of(self, widget: Widget | None) -> Widget | None:
+        panes = self.panes
+        while widget is not None:
+            if widget in panes:
+                return widget
+            parent = widget.parent
+            widget = parent if isinstance(parent, Widget) else None
+        return None
+
+    def action_toggle_maximize(self) -> None:
+        screen = self.screen
+        if screen.maximized is not None:
+            screen.minimize()
+            return
+        pane = self._pane_of(self.focused) or self.query_one("#events")
+        screen.maximize(pane, container=False)
+
+    def action_filter(self) -> None:
+        self._filter_target = self._pane_of(self.focused) or self.query_one("#events")
+        field = self.query_one("#filter", Input)
+        field.border_title = f"filter {self._filter_target.border_title or ''}"
+        field.display = True
+        field.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, message: Input.Changed) -> None:
+        self._apply_filter(message.value)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, message: Input.Submitted) -> None:
+        self._apply_filter(message.value)
+        if self._filter_target is not None:
+            self._filter_target.focus()
+
+    def _apply_filter(self, source: str) -> None:
+        target = self._filter_target
+        parsed = parse_filter(source)
+        if isinstance(target, RowList):
+            target.set_filter(None if parsed.is_empty else parsed.apply(target.base_query))
+            target.border_subtitle = "" if parsed.is_empty else f"filter: {source}"
+        elif isinstance(target, JobsTable):
+            target.set_filter(parsed.words)
+        elif isinstance(target, TranscriptPane):
+            target.set_filter(parsed.conversation_id or parsed.text)
+
+    def action_escape(self) -> None:
+        field = self.query_one("#filter", Input)
+        if field.display or field.value:
+            field.value = ""
+            self._apply_filter("")
+            field.display = False
+            if self._filter_target is not None:
+                self._filter_target.focus()
+            return
+        if self.screen.maximized is not None:
+            self.screen.minimize()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_rejected(self) -> None:
+        if self.monitor.store is not None:
+            self.push_screen(RejectedScreen(self.monitor.store))
+
+    def action_log(self) -> None:
+        self.push_screen(LogScreen(self.settings.data_dir / LOG_FILE))
+
+    def action_conversations(self) -> None:
+        if self.monitor.store is None:
+            return
+
+        async def chosen(conversation_id: str | None) -> None:
+            if conversation_id:
+                pane = self.query_one(TranscriptPane)
+                await pane.select(conversation_id)
+                pane.query_one(TranscriptView).focus()
+
+        self.push_screen(ConversationsScreen(self.monitor.store), chosen)
+
+    def open_inspector(self, event_id: int) -> None:
+        if self.monitor.store is not None:
+            self.push_screen(InspectorScreen(self.monitor.store, event_id))
+
+    @on(RowList.Opened)
+    def _row_opened(self, message: RowList.Opened) -> None:
+        self.open_inspector(message.row.id)
+
+    @on(TranscriptView.Opened)
+    def _transcript_opened(self, message: TranscriptView.Opened) -> None:
+        self.open_inspector(message.event_id)
+
+    @on(JobsTable.Opened)
+    def _job_opened(self, message: JobsTable.Opened) -> None:
+        self.open_inspector(message.job.event_id)
+
+    @on(JobsTable.CopyLink)
+    def _copy_job_link(self, message: JobsTable.CopyLink) -> None:
+        url = message.job.links.get(message.link)
+        if url is None:
+            self.notify(f"This job has no {message.link} URL.", severity="warning", markup=False)
+        else:
+            self.copy_with_fallback(url, f"the {message.link} URL")
+
+    async def action_quit(self) -> None:
+        """Stop the server (finishing open requests, flushing the store), then exit."""
+        self.query_one(UrlBar).state.server = "stopping…"
+        self.query_one(UrlBar).show()
+        await self.monitor.stop()
+        self.exit(0)
+
+    # ---------------------------------------------------- command palette
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Copy callback URL", "Copy the URL to give Tavus", self.action_copy_url)
+        yield SystemCommand(
+            "Maximise or restore pane",
+            "Toggle the focused pane full screen",
+            self.action_toggle_maximize,
+        )
+        yield SystemCommand("Filter pane", "Filter the focused pane", self.action_filter)
+        yield SystemCommand(
+            "Follow newest events",
+            "Jump to the newest event and keep following",
+            self.query_one("#events", RowList).action_follow,
+        )
+        yield SystemCommand(
+            "Conversations", "Every conversation with its lifecycle", self.action_conversations
+        )
+        yield SystemCommand(
+            "Rejected requests", "Requests refused (token, path, size)", self.action_rejected
+        )
+        yield SystemCommand("Log", "Server and library messages", self.action_log)
+        yield SystemCommand("Keys", "Every key binding", self.action_help)
+        yield SystemCommand("Inspect newest event", "Open the newest event", self._inspect_newest)
+
+    def _inspect_newest(self) -> None:
+        row = self.query_one("#events", RowList).rows[:1]
+        if row:
+            self.open_inspector(row[0].id)
+        else:
+            self.notify("No events yet.", markup=False)

@@ -1,0 +1,277 @@
+"""The inspector: one event, every way to look at it.
+
+Summary first (it opens instantly), then pretty JSON (read-only code editor
+with highlighting and search), a lazily built tree (fold, copy one value),
+the request headers and the raw body. Heavy tabs are filled the first time
+they are shown, so a 5 MB transcript opens at once and pays for pretty
+printing only when the JSON tab is opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, TextArea
+from textual.widgets.text_area import Selection
+
+from ...events import Event
+from ...redact import redact_path
+from ...sanitize import printable
+from ...store import Store
+from ..text import FAMILY_STYLES, SEVERITY_STYLES, day_and_clock, safe
+from ..widgets.json_tree import JsonTree, value_text
+
+HEX_LIMIT = 1024 * 1024
+"""Bytes shown in the hex dump of a body that is not UTF-8."""
+
+
+def pretty_json(event: Event) -> str:
+    """The payload pretty-printed, made safe for the screen; the raw text if unparsed."""
+    if event.payload is None and event.error is not None:
+        return printable(event.body.decode("utf-8", errors="replace"), keep_newlines=True)
+    try:
+        text = json.dumps(event.payload, indent=2, ensure_ascii=False)
+    except (RecursionError, ValueError):
+        text = event.body.decode("utf-8", errors="replace")
+    return printable(text, keep_newlines=True)
+
+
+def hex_dump(data: bytes) -> str:
+    lines = []
+    for offset in range(0, min(len(data), HEX_LIMIT), 16):
+        chunk = data[offset : offset + 16]
+        hexes = " ".join(f"{byte:02x}" for byte in chunk)
+        shown = "".join(chr(byte) if 32 <= byte < 127 else "." for byte in chunk)
+        lines.append(f"{offset:08x}  {hexes:<47}  {shown}")
+    if len(data) > HEX_LIMIT:
+        lines.append(
+            f"… {len(data) - HEX_LIMIT:,} more bytes (export with `tavus-monitor history`)"
+        )
+    return "\n".join(lines)
+
+
+def copy_payload_text(event: Event) -> str:
+    """What "copy payload" gives: the body exactly as received (decoded as UTF-8)."""
+    return event.body.decode("utf-8", errors="replace")
+
+
+class InspectorScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape,q", "close", "Close"),
+        Binding("y", "copy_payload", "Copy payload"),
+        Binding("v", "copy_value", "Copy value"),
+        Binding("slash", "search", "Search"),
+        Binding("n", "next_match(1)", "Next match"),
+        Binding("N", "next_match(-1)", "Previous match", show=False),
+        Binding("z", "fold", "Fold all"),
+        Binding("1", "tab('summary')", "Summary", show=False),
+        Binding("2", "tab('json')", "JSON", show=False),
+        Binding("3", "tab('tree')", "Tree", show=False),
+        Binding("4", "tab('headers')", "Headers", show=False),
+        Binding("5", "tab('raw')", "Raw", show=False),
+    ]
+
+    def __init__(self, store: Store, event_id: int) -> None:
+        super().__init__()
+        self.store = store
+        self.event_id = event_id
+        self.event: Event | None = None
+        self._filled: set[str] = set()
+        self._matches: list[tuple[int, int]] = []
+        self._match_index = -1
+        self._needle = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("loading…", style="dim"), id="inspector-title")
+        with TabbedContent(initial="summary", id="inspector-tabs"):
+            with TabPane("Summary", id="summary"), VerticalScroll():
+                yield Static(id="summary-body")
+            with TabPane("JSON", id="json"), Vertical():
+                yield TextArea.code_editor(
+                    "", language="json", read_only=True, id="json-text", soft_wrap=False
+                )
+            with TabPane("Tree", id="tree"):
+                yield Static(Text("loading…", style="dim"), id="tree-placeholder")
+            with TabPane("Headers", id="headers"), VerticalScroll():
+                yield Static(id="headers-body")
+            with TabPane("Raw", id="raw"):
+                yield TextArea("", read_only=True, id="raw-text", soft_wrap=True)
+        yield Input(placeholder="search the JSON (Enter: next, Esc: close)", id="search")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        self.query_one("#search", Input).display = False
+        self.event = await asyncio.to_thread(self.store.get, self.event_id)
+        if self.event is None:
+            self.query_one("#inspector-title", Static).update(
+                Text(f"Event #{self.event_id} is not in the store.", style="bold red")
+            )
+            return
+        self._fill_title(self.event)
+        self._fill_summary(self.event)
+        self._fill("summary")
+
+    # --------------------------------------------------------- filling
+
+    def _fill_title(self, event: Event) -> None:
+        title = Text()
+        title.append(f"#{event.id} ", style="bold")
+        title.append(event.family.value, style=FAMILY_STYLES[event.family])
+        title.append_text(safe(f"  {event.event_type}  ", "bold"))
+        title.append_text(safe(event.summary, SEVERITY_STYLES[event.severity]))
+        self.query_one("#inspector-title", Static).update(title)
+
+    def _fill_summary(self, event: Event) -> None:
+        rows: list[tuple[str, str, str]] = [
+            ("received", day_and_clock(event.received_at), ""),
+            ("family", event.family.value, FAMILY_STYLES[event.family]),
+            ("type", event.event_type, ""),
+            ("conversation", event.conversation_id or "—", ""),
+            ("subject", event.subject_id or "—", ""),
+            ("summary", event.summary, SEVERITY_STYLES[event.severity]),
+            ("size", f"{event.size:,} bytes", ""),
+            ("from", event.remote_addr or "unknown", ""),
+            ("path", redact_path(event.path), ""),
+        ]
+        if event.occurred_at is not None:
+            rows.insert(1, ("payload time", day_and_clock(event.occurred_at), ""))
+        if event.duplicate_of is not None:
+            rows.append(("duplicate of", f"#{event.duplicate_of}", "yellow"))
+        if event.error:
+            rows.append(("parse error", event.error, "bold red"))
+        text = Text()
+        for label, value, style in rows:
+            text.append(f"{label:>14}  ", style="dim")
+            text.append_text(safe(value, style))
+            text.append("\n")
+        self.query_one("#summary-body", Static).update(text)
+
+    def _fill(self, tab: str) -> None:
+        event = self.event
+        if event is None or tab in self._filled:
+            return
+        self._filled.add(tab)
+        if tab == "json":
+            self.query_one("#json-text", TextArea).load_text(pretty_json(event))
+        elif tab == "tree":
+            placeholder = self.query_one("#tree-placeholder", Static)
+            if event.payload is None:
+                placeholder.update(Text("No tree: the body is not valid JSON.", style="dim"))
+            else:
+                placeholder.remove()
+                self.query_one("#tree", TabPane).mount(JsonTree(event.payload, id="json-tree"))
+        elif tab == "headers":
+            text = Text()
+            for name, value in event.headers:
+                text.append_text(safe(name, "bold"))
+                text.append(": ")
+                text.append_text(safe(value))
+                text.append("\n")
+            self.query_one("#headers-body", Static).update(text or Text("no headers", "dim"))
+        elif tab == "raw":
+            try:
+                raw = printable(event.body.decode("utf-8"), keep_newlines=True)
+            except UnicodeDecodeError:
+                raw = hex_dump(event.body)
+            self.query_one("#raw-text", TextArea).load_text(raw)
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, message: TabbedContent.TabActivated) -> None:
+        if message.pane.id is not None:
+            self._fill(message.pane.id)
+
+    @property
+    def active_tab(self) -> str:
+        return self.query_one(TabbedContent).active
+
+    # --------------------------------------------------------- actions
+
+    def action_close(self) -> None:
+        search = self.query_one("#search", Input)
+        if search.display:
+            search.display = False
+            return
+        self.dismiss()
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def _copy(self, text: str, what: str) -> None:
+        copy = getattr(self.app, "copy_with_fallback", None)
+        if copy is not None:
+            copy(text, what)
+        else:
+            self.app.copy_to_clipboard(text)
+
+    def action_copy_payload(self) -> None:
+        if self.event is not None:
+            self._copy(copy_payload_text(self.event), f"payload of #{self.event.id}")
+
+    def action_copy_value(self) -> None:
+        if self.active_tab != "tree" or not self.query("#json-tree"):
+            self.notify("Open the Tree tab (3) and pick a value to copy it.", markup=False)
+            return
+        tree = self.query_one("#json-tree", JsonTree)
+        node = tree.cursor_node
+        if node is None:
+            return
+        self._copy(value_text(tree.highlighted_value), "value")
+
+    def action_fold(self) -> None:
+        if self.query("#json-tree"):
+            tree = self.query_one("#json-tree", JsonTree)
+            for child in tree.root.children:
+                child.collapse_all()
+            self.action_tab("tree")
+
+    def action_search(self) -> None:
+        self.action_tab("json")
+        search = self.query_one("#search", Input)
+        search.display = True
+        search.focus()
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self, message: Input.Submitted) -> None:
+        if message.value != self._needle:
+            self._find_all(message.value)
+        self.action_next_match(1)
+
+    def _find_all(self, needle: str) -> None:
+        self._needle = needle
+        self._matches = []
+        self._match_index = -1
+        if not needle:
+            return
+        area = self.query_one("#json-text", TextArea)
+        wanted = needle.lower()
+        for row, line in enumerate(area.document.lines):
+            lowered = line.lower()
+            start = lowered.find(wanted)
+            while start != -1:
+                self._matches.append((row, start))
+                start = lowered.find(wanted, start + 1)
+
+    def action_next_match(self, step: int) -> None:
+        if not self._matches:
+            if self._needle:
+                self.notify(f"No match for {self._needle!r}.", markup=False)
+            return
+        self._match_index = (self._match_index + step) % len(self._matches)
+        row, column = self._matches[self._match_index]
+        area = self.query_one("#json-text", TextArea)
+        area.selection = Selection((row, column), (row, column + len(self._needle)))
+        area.scroll_cursor_visible(center=True, animate=False)
+        self.query_one(
+            "#search", Input
+        ).border_subtitle = f"{self._match_index + 1} of {len(self._matches)}"
+
+    def payload_value(self) -> Any:
+        return None if self.event is None else self.event.payload

@@ -1,0 +1,221 @@
+"""Small screens: help, rejected requests, conversations, log."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Static
+
+from ...conversation import Stage, StageState, build_conversation
+from ...store import EventQuery, Store
+from ..text import ago, day_and_clock, duration, safe, short_id
+
+ROWS_PER_CONVERSATION = 1_000
+
+HELP = [
+    ("Everywhere", ""),
+    ("c", "copy the callback URL"),
+    ("tab / shift+tab", "move between panes"),
+    ("m", "maximise the focused pane (again, or Esc, to restore)"),
+    ("/", "filter the focused pane: words, family:video, type:system.shutdown, conv:c123"),
+    ("escape", "clear the filter / close a screen"),
+    ("v", "conversations with their lifecycle"),
+    ("r", "rejected requests (wrong token, unknown path, too large)"),
+    ("l", "log (server, tunnel, library messages)"),
+    ("ctrl+p", "command palette: every action by name"),
+    ("q / ctrl+c", "quit (stops the server cleanly)"),
+    ("Lists", ""),
+    ("up / down, pgup / pgdn", "move"),
+    ("enter / double click", "inspect the event"),
+    ("f / home", "follow the newest again (scrolling away pauses following)"),
+    ("Transcripts", ""),
+    ("e", "expand or collapse the system prompt"),
+    ("Jobs", ""),
+    ("h / s / d", "copy the hosted / stream / download URL"),
+    ("Inspector", ""),
+    ("1-5", "summary, JSON, tree, headers, raw"),
+    ("y", "copy the payload (the body exactly as received)"),
+    ("v", "copy the value under the cursor in the tree"),
+    ("/ then n / N", "search the JSON, next / previous match"),
+    ("z", "fold the tree"),
+]
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        text = Text()
+        for key, description in HELP:
+            if not description:
+                text.append(f"\n{key}\n", style="bold underline")
+                continue
+            text.append(f"  {key:<24}", style="bold cyan")
+            text.append(description + "\n")
+        with VerticalScroll(id="help-body"):
+            yield Static(Text("tavus-monitor keys", style="bold"))
+            yield Static(text)
+
+
+class RejectedScreen(Screen[None]):
+    """Requests that were refused: the answer to "why did nothing arrive?"."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Close")]
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self.store = store
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("Rejected requests (newest first)", style="bold"), classes="title")
+        yield DataTable(id="rejected-table", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        table: DataTable[Text] = self.query_one("#rejected-table", DataTable)
+        for column in ("time", "status", "method", "path", "from", "bytes", "reason"):
+            table.add_column(column, key=column)
+        rejections = await asyncio.to_thread(self.store.rejections, 1000)
+        for r in rejections:
+            table.add_row(
+                Text(day_and_clock(r.received_at), style="dim"),
+                Text(str(r.status), style="yellow"),
+                safe(r.method),
+                safe(r.path),
+                safe(r.remote_addr or "?"),
+                Text("" if r.size is None else f"{r.size:,}"),
+                safe(r.reason),
+            )
+        if not rejections:
+            self.query_one(".title", Static).update(
+                Text("No rejected requests: every request so far reached the webhook.", "dim")
+            )
+
+
+STAGE_GLYPHS = {
+    StageState.RECEIVED: ("✓", "green"),
+    StageState.DUPLICATED: ("✓²", "yellow"),
+    StageState.WAITING: ("…", "dim"),
+    StageState.OVERDUE: ("!", "bold red"),
+    StageState.NOT_RECEIVED: ("–", "dim"),
+}
+
+
+def timeline(stages: list[Stage]) -> Text:
+    """``✓ joined → ✓ shutdown → ! transcript → – recording …``"""
+    text = Text()
+    for index, stage in enumerate(stages):
+        if index:
+            text.append(" → ", style="dim")
+        glyph, style = STAGE_GLYPHS[stage.state]
+        text.append(f"{glyph} {stage.name}", style=style)
+        if stage.note and stage.state in (StageState.OVERDUE, StageState.DUPLICATED):
+            text.append(f" ({stage.note})", style=style)
+    return text
+
+
+class ConversationsScreen(Screen[str | None]):
+    """Every recent conversation with its lifecycle; Enter reads it in Transcripts."""
+
+    BINDINGS = [
+        Binding("escape,q", "dismiss_none", "Close"),
+        Binding("enter", "choose", "Read transcript"),
+    ]
+
+    def __init__(self, store: Store, limit: int = 300) -> None:
+        super().__init__()
+        self.store = store
+        self.limit = limit
+
+    def compose(self) -> ComposeResult:
+        yield Static(
+            Text(
+                "Conversations: lifecycle of each call (✓ received, ! overdue, ✓² duplicated)",
+                style="bold",
+            ),
+            classes="title",
+        )
+        yield DataTable(id="conversations-table", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        table: DataTable[Text] = self.query_one("#conversations-table", DataTable)
+        table.add_column("conversation", key="conversation", width=16)
+        table.add_column("last", key="last", width=9)
+        table.add_column("call", key="call", width=8)
+        table.add_column("ended", key="ended", width=26)
+        table.add_column("lifecycle", key="lifecycle")
+        rows = await asyncio.to_thread(self._load)
+        for conversation_id, cells in rows:
+            table.add_row(*cells, key=conversation_id)
+        if not rows:
+            self.query_one(".title", Static).update(Text("No conversations yet.", style="dim"))
+
+    def _load(self) -> list[tuple[str, list[Text]]]:
+        now = time.time()
+        result = []
+        for row in self.store.conversations(self.limit):
+            rows = self.store.rows(
+                EventQuery(conversation_id=row.conversation_id, limit=ROWS_PER_CONVERSATION)
+            )
+            view = build_conversation(row.conversation_id, rows)
+            reason = view.shutdown_reason
+            result.append(
+                (
+                    row.conversation_id,
+                    [
+                        safe(short_id(row.conversation_id, 16), "cyan"),
+                        Text(ago(row.last_received_at, now), style="dim"),
+                        Text(duration(view.call_seconds) if view.call_seconds else "—"),
+                        safe(
+                            reason.words if reason else ("in progress" if not view.is_over else "?")
+                        ),
+                        timeline(view.lifecycle(now)),
+                    ],
+                )
+            )
+        return result
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+    def action_choose(self) -> None:
+        table: DataTable[Text] = self.query_one("#conversations-table", DataTable)
+        if table.row_count:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+            self.dismiss(key)
+
+
+class LogScreen(Screen[None]):
+    """The tail of the log file: what uvicorn, pyngrok and the monitor said."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Close")]
+
+    def __init__(self, log_file: Path | None) -> None:
+        super().__init__()
+        self.log_file = log_file
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(f"Log: {self.log_file or 'not written'}", style="bold"))
+        with VerticalScroll():
+            yield Static(id="log-body")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        lines = await asyncio.to_thread(self._tail)
+        self.query_one("#log-body", Static).update(safe("".join(lines), keep_newlines=True))
+        self.query_one(VerticalScroll).scroll_end(animate=False)
+
+    def _tail(self, count: int = 500) -> list[str]:
+        if self.log_file is None or not self.log_file.exists():
+            return ["(nothing logged yet)"]
+        with self.log_file.open(encoding="utf-8", errors="replace") as handle:
+            return list(deque(handle, maxlen=count))

@@ -1,0 +1,81 @@
+"""Building display text from untrusted payload strings, safely.
+
+Every string that came in a callback goes through :func:`safe`: control and
+bidi characters become visible symbols (see :mod:`tavus_monitor.sanitize`)
+and the result is a Rich ``Text`` object, which Textual never parses as
+markup. Nothing in the TUI builds a markup string from payload text.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from rich.text import Text
+
+from ..events import Family, Severity
+from ..sanitize import printable
+
+FAMILY_STYLES: dict[Family, str] = {
+    Family.CONVERSATION: "cyan",
+    Family.OBJECTIVE: "green",
+    Family.GUARDRAIL: "magenta",
+    Family.REPLICA: "blue",
+    Family.VIDEO: "yellow",
+    Family.UNKNOWN: "bright_black",
+    Family.MALFORMED: "bold red",
+}
+
+SEVERITY_STYLES: dict[Severity, str] = {
+    Severity.INFO: "",
+    Severity.SUCCESS: "green",
+    Severity.WARNING: "yellow",
+    Severity.ERROR: "bold red",
+}
+
+
+def safe(text: str | None, style: str = "", *, keep_newlines: bool = False) -> Text:
+    """Untrusted ``text`` as inert, styled Text."""
+    return Text(printable(text or "", keep_newlines=keep_newlines), style=style)
+
+
+def clock(epoch: float) -> str:
+    """Local wall-clock time, e.g. ``14:03:27``."""
+    return datetime.fromtimestamp(epoch).strftime("%H:%M:%S")
+
+
+def day_and_clock(epoch: float) -> str:
+    moment = datetime.fromtimestamp(epoch)
+    if moment.date() == datetime.now().date():
+        return moment.strftime("%H:%M:%S")
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def ago(epoch: float | None, now: float | None = None) -> str:
+    """``12s ago``, ``4m ago``, ``3h ago``, ``2d ago``; ``never`` for None."""
+    if epoch is None:
+        return "never"
+    seconds = max(0, int((now if now is not None else time.time()) - epoch))
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def duration(seconds: float | None) -> str:
+    """``2m 50s``, ``1h 02m``, ``4.2s``."""
+    if seconds is None:
+        return "?"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def short_id(value: str | None, width: int = 14) -> str:
+    if not value:
+        return "—"
+    return value if len(value) <= width else value[: width - 1] + "…"

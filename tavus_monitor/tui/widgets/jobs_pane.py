@@ -1,0 +1,117 @@
+"""Replica & video jobs: one row per training or generation, its latest state."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import DataTable
+
+from ...jobs import Job
+from ..text import SEVERITY_STYLES, clock, safe, short_id
+
+MAX_JOBS = 1_000
+
+
+class JobsTable(DataTable[Text]):
+    """Jobs keyed by kind and id; a new callback updates its job's row in place."""
+
+    BINDINGS = [
+        Binding("enter", "open", "Inspect"),
+        Binding("h", "copy_link('hosted')", "Copy hosted URL"),
+        Binding("s", "copy_link('stream')", "Copy stream URL", show=False),
+        Binding("d", "copy_link('download')", "Copy download URL", show=False),
+    ]
+
+    class Opened(Message):
+        def __init__(self, job: Job) -> None:
+            super().__init__()
+            self.job = job
+
+    class CopyLink(Message):
+        def __init__(self, job: Job, link: str) -> None:
+            super().__init__()
+            self.job = job
+            self.link = link
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self.jobs: dict[str, Job] = {}
+        self.text_filter = ""
+
+    def on_mount(self) -> None:
+        self.add_column("kind", key="kind", width=7)
+        self.add_column("id", key="id", width=14)
+        self.add_column("name", key="name", width=18)
+        self.add_column("status", key="status", width=10)
+        self.add_column("progress", key="progress", width=8)
+        self.add_column("updated", key="updated", width=8)
+        self.add_column("detail / links", key="detail")
+
+    def _cells(self, job: Job) -> list[Text]:
+        style = SEVERITY_STYLES[job.severity]
+        detail = job.message if job.severity.value == "error" else ""
+        links = " ".join(f"[{name}]" for name in job.links)
+        return [
+            Text(job.kind, style="blue" if job.kind == "replica" else "yellow"),
+            safe(short_id(job.subject_id)),
+            safe(short_id(job.name, 18) if job.name else "—", "" if job.name else "dim"),
+            safe(job.status, style),
+            safe(job.progress or "—", "" if job.progress else "dim"),
+            Text(clock(job.received_at), style="dim"),
+            safe(" ".join(part for part in (detail, links) if part), style if detail else "dim"),
+        ]
+
+    def _visible(self, job: Job) -> bool:
+        if not self.text_filter:
+            return True
+        haystack = " ".join(
+            filter(None, (job.kind, job.subject_id, job.name, job.status, job.message))
+        ).lower()
+        return self.text_filter.lower() in haystack
+
+    def upsert(self, jobs: list[Job]) -> None:
+        """Show these jobs' latest states: new jobs on top, known ones updated."""
+        changed = False
+        for job in jobs:
+            previous = self.jobs.get(job.key)
+            if previous is not None and previous.event_id > job.event_id:
+                continue  # an older callback arriving late does not undo a newer state
+            self.jobs[job.key] = job
+            changed = True
+        if len(self.jobs) > MAX_JOBS:
+            for job in sorted(self.jobs.values(), key=lambda j: j.event_id)[:-MAX_JOBS]:
+                del self.jobs[job.key]
+        if changed:
+            self._rebuild()
+
+    def set_filter(self, text: str) -> None:
+        self.text_filter = text
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        """Redraw newest first, keeping the cursor on the job it was on."""
+        current = self.highlighted_job
+        self.clear()
+        for job in sorted(self.jobs.values(), key=lambda j: -j.event_id):
+            if self._visible(job):
+                self.add_row(*self._cells(job), key=job.key)
+        if current is not None and current.key in self.rows:
+            self.move_cursor(row=self.get_row_index(current.key), animate=False)
+
+    @property
+    def highlighted_job(self) -> Job | None:
+        if self.row_count == 0:
+            return None
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        return self.jobs.get(key) if key is not None else None
+
+    def action_open(self) -> None:
+        job = self.highlighted_job
+        if job is not None:
+            self.post_message(self.Opened(job))
+
+    def action_copy_link(self, link: str) -> None:
+        job = self.highlighted_job
+        if job is not None:
+            self.post_message(self.CopyLink(job, link))

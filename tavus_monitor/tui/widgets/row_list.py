@@ -1,0 +1,316 @@
+"""A list of stored events that renders only what is visible.
+
+History can hold hundreds of thousands of events, so this is a Line-API
+``ScrollView``: it keeps a window of bodiless rows (newest first), paints just
+the lines on screen, and pages older rows from the store when the user
+scrolls near the end of what is loaded. New events are inserted at the top.
+
+Follow mode: while the cursor is on the newest row, new rows keep it there.
+Once the user moves away, new rows no longer move the view; the border says
+how many arrived, and ``f`` (or Home) follows again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ...events import EventRow
+from ...store import EventQuery, Store
+
+RowFormatter = Callable[[EventRow, int], Text]
+"""Turns a row into one line of Text for the given width."""
+
+PAGE_SIZE = 200
+MAX_ROWS = 5_000
+"""Rows held in memory; older ones are dropped and paged back in on demand."""
+
+
+class RowList(ScrollView, can_focus=True):
+    """A virtual, store-backed list of events, newest first."""
+
+    COMPONENT_CLASSES = {"row-list--cursor", "row-list--dim"}
+
+    DEFAULT_CSS = """
+    RowList > .row-list--cursor {
+        background: $block-cursor-background;
+        color: $block-cursor-foreground;
+    }
+    RowList:blur > .row-list--cursor { background: $block-cursor-blurred-background; }
+    RowList > .row-list--dim { color: $text-muted; }
+    """
+
+    BINDINGS = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "follow", "Newest", show=False),
+        Binding("end", "oldest", "Oldest loaded", show=False),
+        Binding("enter", "open", "Inspect"),
+        Binding("f", "follow", "Follow"),
+    ]
+
+    cursor: reactive[int] = reactive(0, always_update=True)
+
+    class Opened(Message):
+        """The user asked to inspect a row (Enter or double click)."""
+
+        def __init__(self, row_list: RowList, row: EventRow) -> None:
+            super().__init__()
+            self.row_list = row_list
+            self.row = row
+
+    class Highlighted(Message):
+        def __init__(self, row_list: RowList, row: EventRow) -> None:
+            super().__init__()
+            self.row_list = row_list
+            self.row = row
+
+    def __init__(
+        self,
+        formatter: RowFormatter,
+        *,
+        base_query: EventQuery | None = None,
+        empty_text: str = "Nothing yet.",
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.formatter = formatter
+        self.base_query = replace(base_query or EventQuery(), limit=PAGE_SIZE)
+        self.query_filter = self.base_query
+        self.empty_text = empty_text
+        self.rows: list[EventRow] = []
+        self.store: Store | None = None
+        self.exhausted = True
+        self.following = True
+        self.unseen = 0
+        """Rows that arrived while follow mode was paused."""
+        self._loading_older = False
+        self._generation = 0
+        self._strips: LRUCache[tuple[int, int, bool, bool], Strip] = LRUCache(1024)
+
+    # ------------------------------------------------------------ data
+
+    def attach(self, store: Store) -> None:
+        """Start showing what ``store`` holds."""
+        self.store = store
+        self.reload()
+
+    def set_filter(self, query: EventQuery | None) -> None:
+        """Narrow the list (None: back to the base query) and reload from the store."""
+        self.query_filter = replace(query or self.base_query, limit=PAGE_SIZE)
+        self.reload()
+
+    def reload(self) -> None:
+        self._generation += 1
+        self.run_worker(self._load_first(self._generation), group="row-list-load", exclusive=True)
+
+    async def _load_first(self, generation: int) -> None:
+        if self.store is None:
+            return
+        rows = await asyncio.to_thread(self.store.rows, self.query_filter)
+        if generation != self._generation:
+            return
+        self.rows = rows
+        self.exhausted = len(rows) < PAGE_SIZE
+        self.cursor = 0
+        self.following = True
+        self.unseen = 0
+        self._changed()
+        self.scroll_to(y=0, animate=False)
+
+    async def _load_older(self, generation: int) -> None:
+        if self.store is None or not self.rows:
+            self._loading_older = False
+            return
+        query = replace(self.query_filter, before_id=self.rows[-1].id)
+        older = await asyncio.to_thread(self.store.rows, query)
+        self._loading_older = False
+        if generation != self._generation:
+            return
+        self.rows.extend(older)
+        self.exhausted = len(older) < PAGE_SIZE
+        self._changed()
+
+    def add(self, rows: Sequence[EventRow]) -> None:
+        """Insert newly stored rows (oldest first) that match the current filter."""
+        fresh = [row for row in rows if self.query_filter.matches(row)]
+        if not fresh:
+            return
+        newest_first = list(reversed(fresh))
+        self.rows[:0] = newest_first
+        added = len(newest_first)
+        if len(self.rows) > MAX_ROWS:
+            del self.rows[MAX_ROWS:]
+            self.exhausted = False
+        if self.following:
+            self.cursor = 0
+        else:
+            # Keep what the user is reading where it is.
+            self.unseen += added
+            self.cursor = min(self.cursor + added, len(self.rows) - 1)
+            self.scroll_to(y=self.scroll_offset.y + added, animate=False)
+        self._changed()
+
+    def replace_row(self, row: EventRow) -> None:
+        for index, existing in enumerate(self.rows):
+            if existing.id == row.id:
+                self.rows[index] = row
+                self._changed()
+                return
+
+    @property
+    def highlighted(self) -> EventRow | None:
+        return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
+
+    def _changed(self) -> None:
+        self._strips.clear()
+        extra = 0 if self.exhausted else 1
+        self.virtual_size = Size(self.size.width, max(1, len(self.rows) + extra))
+        self._update_subtitle()
+        self.refresh()
+
+    def _update_subtitle(self) -> None:
+        if self.following or not self.unseen:
+            self.border_subtitle = "" if self.following else "paused · f follows"
+        else:
+            self.border_subtitle = f"paused · {self.unseen} new · f follows"
+
+    # ------------------------------------------------------- rendering
+
+    def render_line(self, y: int) -> Strip:
+        index = self.scroll_offset.y + y
+        width = self.scrollable_content_region.width
+        if index < len(self.rows):
+            row = self.rows[index]
+            selected = index == self.cursor
+            key = (row.id, width, selected, self.has_focus)
+            strip = self._strips.get(key)
+            if strip is None:
+                strip = self._render_row(row, width, selected)
+                self._strips[key] = strip
+            return strip
+        dim = self.get_component_rich_style("row-list--dim")
+        if not self.rows and index == 0:
+            return self._text_strip(Text(self.empty_text), width, dim)
+        if index == len(self.rows) and not self.exhausted:
+            self._request_older()
+            return self._text_strip(Text("loading older events…"), width, dim)
+        return Strip.blank(width, self.rich_style)
+
+    def _render_row(self, row: EventRow, width: int, selected: bool) -> Strip:
+        text = self.formatter(row, width)
+        text.truncate(width, overflow="ellipsis")
+        base = self.rich_style
+        if selected:
+            base = base + self.get_component_rich_style("row-list--cursor")
+        return self._text_strip(text, width, base, apply_base=selected)
+
+    def _text_strip(self, text: Text, width: int, style: Style, apply_base: bool = True) -> Strip:
+        segments = [
+            Segment(segment.text, (style + segment.style) if segment.style else style)
+            if apply_base
+            else segment
+            for segment in text.render(self.app.console, end="")
+        ]
+        return Strip(segments).crop_extend(0, width, style).simplify()
+
+    def _request_older(self) -> None:
+        if self._loading_older or self.exhausted:
+            return
+        self._loading_older = True
+        self.run_worker(self._load_older(self._generation), group="row-list-older")
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._strips.clear()
+        self._changed()
+
+    def on_focus(self) -> None:
+        self._strips.clear()
+
+    def on_blur(self) -> None:
+        self._strips.clear()
+
+    # ------------------------------------------------------ navigation
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        self._strips.clear()
+        self.refresh()
+        row = self.highlighted
+        if row is not None and old != new:
+            self.post_message(self.Highlighted(self, row))
+
+    def _move_to(self, index: int) -> None:
+        if not self.rows:
+            return
+        self.cursor = max(0, min(index, len(self.rows) - 1))
+        height = self.scrollable_content_region.height
+        top = self.scroll_offset.y
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False)
+        self._set_following(self.cursor == 0)
+        if self.cursor >= len(self.rows) - 5:
+            self._request_older()
+
+    def _set_following(self, following: bool) -> None:
+        if following:
+            self.unseen = 0
+        self.following = following
+        self._update_subtitle()
+
+    def action_cursor(self, delta: int) -> None:
+        self._move_to(self.cursor + delta)
+
+    def action_page(self, direction: int) -> None:
+        self._move_to(self.cursor + direction * max(1, self.scrollable_content_region.height - 1))
+
+    def action_follow(self) -> None:
+        self.cursor = 0
+        self.scroll_to(y=0, animate=False)
+        self._set_following(True)
+
+    def action_oldest(self) -> None:
+        self._move_to(len(self.rows) - 1)
+
+    def action_open(self) -> None:
+        row = self.highlighted
+        if row is not None:
+            self.post_message(self.Opened(self, row))
+
+    def on_click(self, event: events.Click) -> None:
+        index = self.scroll_offset.y + event.y
+        if 0 <= index < len(self.rows):
+            self._move_to(index)
+            if event.chain >= 2:
+                self.action_open()
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if new > 0 and self.following and self.cursor == 0:
+            # Scrolled away with the wheel: stop following, say so.
+            self._set_following(False)
+        bottom = new + self.scrollable_content_region.height
+        if bottom >= len(self.rows) - 5:
+            self._request_older()

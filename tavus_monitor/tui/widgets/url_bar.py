@@ -1,0 +1,77 @@
+"""The top of the screen: the callback URL, large, and the monitor's state."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from ..text import ago
+
+
+@dataclass(slots=True)
+class MonitorState:
+    """What the bar shows; the app updates it and calls :meth:`UrlBar.show`."""
+
+    callback_url: str | None = None
+    local_url: str | None = None
+    server: str = "starting…"
+    server_ok: bool = True
+    tunnel: str = "…"
+    tunnel_ok: bool = True
+    events: int = 0
+    rejected: int = 0
+    last_event_at: float | None = None
+
+
+class UrlBar(Vertical):
+    """Callback URL with the copy key, then server · tunnel · counts · last callback."""
+
+    DEFAULT_CSS = """
+    UrlBar { height: auto; }
+    """
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state = MonitorState()
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="callback-url")
+        yield Static(id="monitor-status")
+
+    def on_mount(self) -> None:
+        self.show()
+        self.set_interval(1.0, self._tick)
+
+    def _tick(self) -> None:
+        self.query_one("#monitor-status", Static).update(self._status_line())
+
+    def show(self) -> None:
+        url = Text()
+        url.append("Callback URL  ", style="bold")
+        if self.state.callback_url:
+            url.append(self.state.callback_url, style="bold underline")
+            url.append("   c copies it", style="dim")
+        else:
+            url.append("not available yet", style="dim italic")
+        self.query_one("#callback-url", Static).update(url)
+        self._tick()
+
+    def _status_line(self) -> Text:
+        state = self.state
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append("server ", style="dim")
+        line.append(state.server, style="" if state.server_ok else "bold red")
+        line.append("  ·  tunnel ", style="dim")
+        line.append(state.tunnel, style="" if state.tunnel_ok else "yellow")
+        line.append("  ·  ", style="dim")
+        line.append(f"{state.events:,} events", style="bold")
+        line.append("  ·  ", style="dim")
+        line.append(f"{state.rejected:,} rejected", style="yellow" if state.rejected else "dim")
+        line.append("  ·  last callback ", style="dim")
+        line.append(ago(state.last_event_at, time.time()))
+        return line
