@@ -18,7 +18,7 @@ from .events import Event
 from .server import EmbeddedServer, PortInUse, Stats, bind_with_fallback, create_app, make_server
 from .settings import Settings
 from .state import RunningState, clear_state, load_or_create_token, write_state
-from .store import Rejection, Store
+from .store import EventQuery, Rejection, Store
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,8 @@ class Monitor:
         counts = await asyncio.to_thread(self.store.counts)
         self.stats.events_total = counts.events
         self.stats.rejected_total = counts.rejected
+        newest = await asyncio.to_thread(self.store.rows, EventQuery(limit=1))
+        self.stats.last_event_at = newest[0].received_at if newest else None
 
         def publish_from_writer(events: list[Event], rejections: list[Rejection]) -> None:
             loop.call_soon_threadsafe(self._publish_committed, events, rejections)

@@ -7,6 +7,7 @@ command line, ``TAVUS_MONITOR_MAX_BODY_MB`` in the environment and
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -96,12 +97,19 @@ def _convert(name: str, value: Any, source: str) -> Any:
         raise SettingsError(f"{name} in {source} must be true or false, not {value!r}.")
     if converter is Path:
         return Path(str(value)).expanduser()
+    kind = _KINDS.get(converter, f"a {converter.__name__}")
+    # A TOML boolean or fraction must not become a port (int(True) == 1, int(5000.7) == 5000).
+    if converter in (int, float) and (
+        isinstance(value, bool) or (converter is int and isinstance(value, float))
+    ):
+        raise SettingsError(f"{name} in {source} must be {kind}, not {value!r}.")
     try:
         return converter(value)
     except (TypeError, ValueError):
-        raise SettingsError(
-            f"{name} in {source} must be a {converter.__name__}, not {value!r}."
-        ) from None
+        raise SettingsError(f"{name} in {source} must be {kind}, not {value!r}.") from None
+
+
+_KINDS: dict[Any, str] = {int: "a whole number", float: "a number", str: "text"}
 
 
 def load_config_file(path: Path, *, required: bool) -> dict[str, Any]:
@@ -162,8 +170,8 @@ def validate(settings: Settings) -> None:
         raise SettingsError(
             f"Port {settings.port} is out of range; use 0 to 65535 (0 picks a free one)."
         )
-    if settings.max_body_mb <= 0:
-        raise SettingsError("--max-body-mb must be more than 0.")
+    if not math.isfinite(settings.max_body_mb) or settings.max_body_mb <= 0:
+        raise SettingsError("--max-body-mb must be a number more than 0.")
     if settings.token is not None and not TOKEN_PATTERN.fullmatch(settings.token):
         raise SettingsError(
             "The token must be 8 to 200 characters of A-Z, a-z, 0-9, '-' or '_' "

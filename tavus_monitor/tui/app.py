@@ -174,13 +174,13 @@ class MonitorApp(App[int]):
         bar = self.query_one(UrlBar)
         bar.state.callback_url = monitor.callback_url
         bar.state.local_url = monitor.local_url
-        bar.state.server = f"listening on {monitor.base_url}"
+        bar.state.server = f"listening on {monitor.base_url.removeprefix('http://')}"
         if monitor.public_base_url:
             bar.state.tunnel = "public URL given"
         elif self.settings.no_tunnel:
-            bar.state.tunnel = "no tunnel (--no-tunnel)"
+            bar.state.tunnel = "off (--no-tunnel)"
         else:
-            bar.state.tunnel = "none (Tavus needs a public URL: --public-url)"
+            bar.state.tunnel = "none; Tavus needs a public URL (--public-url)"
             bar.state.tunnel_ok = False
         bar.state.events = monitor.stats.events_total
         bar.state.rejected = monitor.stats.rejected_total

@@ -34,8 +34,10 @@ FAMILY_ABBREVIATIONS: dict[Family, str] = {
     Family.MALFORMED: "bad",
 }
 _TYPE_PREFIXES = ("application.", "system.", "conversation.")
-WIDE = 100
-"""From this width on, the events list shows family and subject columns."""
+WITH_TYPE = 80
+"""From this width on, the events list shows the event type column..."""
+WITH_SUBJECT = 110
+"""...and from this one, the subject (conversation, replica or video id)."""
 
 
 def short_type(event_type: str) -> str:
@@ -52,9 +54,9 @@ def event_line(row: EventRow, width: int) -> Text:
     line.append(clock(row.received_at) + " ", style="dim")
     line.append_text(_marker(row))
     line.append(f"{FAMILY_ABBREVIATIONS[row.family]:<8}", style=FAMILY_STYLES[row.family])
-    type_width = 26 if width >= WIDE else 20
-    line.append_text(safe(f"{short_type(row.event_type)[:type_width]:<{type_width}} "))
-    if width >= WIDE:
+    if width >= WITH_TYPE:
+        line.append_text(safe(f"{short_type(row.event_type)[:26]:<26} "))
+    if width >= WITH_SUBJECT:
         line.append_text(safe(f"{short_id(row.subject_id or row.conversation_id):<14} ", "dim"))
     summary = row.summary
     if row.duplicate_of is not None:
@@ -71,7 +73,7 @@ def system_line(row: EventRow, width: int) -> Text:
     line.append_text(safe(f"{short_id(row.conversation_id):<14} ", "cyan"))
     if row.event_type in cb.JOIN_EVENT_TYPES:
         line.append("joined   ", style="green")
-        summary = row.summary.removeprefix("replica ")
+        summary = row.summary.replace(" joined", "", 1)
         if row.duplicate_of is not None:
             summary += f" (same join as #{row.duplicate_of})"
         line.append_text(safe(summary, "dim" if row.duplicate_of else ""))

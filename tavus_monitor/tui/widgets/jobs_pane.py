@@ -41,9 +41,9 @@ class JobsTable(DataTable[Text]):
 
     def on_mount(self) -> None:
         self.add_column("kind", key="kind", width=7)
-        self.add_column("id", key="id", width=14)
-        self.add_column("name", key="name", width=18)
-        self.add_column("status", key="status", width=10)
+        self.add_column("id", key="id", width=12)
+        self.add_column("name", key="name", width=14)
+        self.add_column("status", key="status", width=9)
         self.add_column("progress", key="progress", width=8)
         self.add_column("updated", key="updated", width=8)
         self.add_column("detail / links", key="detail")
@@ -54,8 +54,8 @@ class JobsTable(DataTable[Text]):
         links = " ".join(f"[{name}]" for name in job.links)
         return [
             Text(job.kind, style="blue" if job.kind == "replica" else "yellow"),
-            safe(short_id(job.subject_id)),
-            safe(short_id(job.name, 18) if job.name else "—", "" if job.name else "dim"),
+            safe(short_id(job.subject_id, 12)),
+            safe(short_id(job.name, 14) if job.name else "—", "" if job.name else "dim"),
             safe(job.status, style),
             safe(job.progress or "—", "" if job.progress else "dim"),
             Text(clock(job.received_at), style="dim"),

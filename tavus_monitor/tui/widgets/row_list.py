@@ -182,7 +182,8 @@ class RowList(ScrollView, can_focus=True):
     def _changed(self) -> None:
         self._strips.clear()
         extra = 0 if self.exhausted else 1
-        self.virtual_size = Size(self.size.width, max(1, len(self.rows) + extra))
+        width = self.scrollable_content_region.width
+        self.virtual_size = Size(width, max(1, len(self.rows) + extra))
         self._update_subtitle()
         self.refresh()
 

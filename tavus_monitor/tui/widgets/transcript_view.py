@@ -98,7 +98,8 @@ class TranscriptView(ScrollView, can_focus=True):
         elif not view.is_over:
             ended = " · in progress (no shutdown yet)"
         call = f" · call {duration(view.call_seconds)}" if view.call_seconds is not None else ""
-        add(_Line(f"{view.conversation_id}{call}{ended}", "bold"))
+        for part in textwrap.wrap(f"{view.conversation_id}{call}{ended}", width):
+            add(_Line(part, "bold"))
         if view.analysis is not None:
             analysis = view.analysis
             text = (
@@ -112,9 +113,11 @@ class TranscriptView(ScrollView, can_focus=True):
                     f"{role} {duration(seconds)}" for role, seconds in analysis.talk_seconds.items()
                 )
                 text += f"   talk time: {talk}"
-            add(_Line(text))
+            for part in textwrap.wrap(text, width, subsequent_indent="  "):
+                add(_Line(part))
         for line in self._results(view):
-            add(line)
+            for part in textwrap.wrap(line.text, width, subsequent_indent="  ") or [""]:
+                add(_Line(part, line.style))
         add(_Line("─" * width, "dim"))
         if view.transcript is None:
             add(_Line("No transcript yet: it arrives right after the shutdown.", "dim italic"))

@@ -64,14 +64,13 @@ class UrlBar(Vertical):
     def _status_line(self) -> Text:
         state = self.state
         line = Text(no_wrap=True, overflow="ellipsis")
-        line.append("server ", style="dim")
         line.append(state.server, style="" if state.server_ok else "bold red")
-        line.append("  ·  tunnel ", style="dim")
+        line.append("  ·  tunnel: ", style="dim")
         line.append(state.tunnel, style="" if state.tunnel_ok else "yellow")
         line.append("  ·  ", style="dim")
         line.append(f"{state.events:,} events", style="bold")
         line.append("  ·  ", style="dim")
         line.append(f"{state.rejected:,} rejected", style="yellow" if state.rejected else "dim")
-        line.append("  ·  last callback ", style="dim")
+        line.append("  ·  last ", style="dim")
         line.append(ago(state.last_event_at, time.time()))
         return line
