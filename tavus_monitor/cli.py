@@ -22,14 +22,22 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
-def _add_location_options(parser: argparse.ArgumentParser) -> None:
+def _add_location_options(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
+    # On a sub-command, an option not given must not overwrite one given before it.
+    default = argparse.SUPPRESS if sub else None
     parser.add_argument(
         "--data-dir",
         type=Path,
+        default=default,
         help="where the token, database, state and log files live "
         "(default: the user data directory; env TAVUS_MONITOR_DATA_DIR)",
     )
-    parser.add_argument("--config", type=Path, help="a TOML config file (default: user config dir)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=default,
+        help="a TOML config file (default: user config dir)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,10 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
     trigger.add_argument("--url", help="where to send (default: the running monitor's local URL)")
     trigger.add_argument("--conversation-id", help="conversation id to use (default: a new one)")
     trigger.add_argument("--timeout", type=float, default=10.0, help="seconds to wait per answer")
-    _add_location_options(trigger)
+    _add_location_options(trigger, sub=True)
 
     history = commands.add_parser("history", help="show stored events")
-    history.add_argument("--db", type=Path, help="SQLite file (default: events.db in the data dir)")
+    history.add_argument(
+        "--db",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="SQLite file (default: events.db in the data dir)",
+    )
     history.add_argument("--family", help="only this family (conversation, replica, video, ...)")
     history.add_argument(
         "--type", dest="event_type", help="only this event type, e.g. system.shutdown"
@@ -109,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument(
         "--rejected", action="store_true", help="show refused requests instead of events"
     )
-    _add_location_options(history)
+    _add_location_options(history, sub=True)
     return parser
 
 

@@ -3,7 +3,7 @@
 One object per line, for ``| jq``. Keys::
 
     id, received_at (ISO-8601 UTC), family, event_type, conversation_id,
-    subject_id, summary, duplicate_of, error, size, payload
+    subject_id, summary, severity, duplicate_of, error, size, payload
 
 ``payload`` is the parsed body (``webhook_url`` token redacted) or null; when
 it is null the raw body is given as ``body`` (text) or ``body_base64`` (when
@@ -43,6 +43,7 @@ def event_record(event: Event) -> dict[str, Any]:
         "conversation_id": event.conversation_id,
         "subject_id": event.subject_id,
         "summary": event.summary,
+        "severity": str(event.severity),
         "duplicate_of": event.duplicate_of,
         "error": event.error,
         "size": event.size,
