@@ -65,41 +65,6 @@ class Classification:
         return self.event_type in cb.JOIN_EVENT_TYPES
 
 
-@dataclass(frozen=True)
-class Event:
-    """One stored delivery: the bytes as received plus what they mean."""
-
-    id: int
-    received_at: float
-    family: Family
-    event_type: str
-    conversation_id: str | None
-    subject_id: str | None
-    summary: str
-    duplicate_of: int | None
-    error: str | None
-    occurred_at: float | None
-    body: bytes
-    severity: Severity = Severity.INFO
-    headers: Headers = ()
-    remote_addr: str | None = None
-    path: str = "/webhook"
-    sha256: bytes = field(default=b"", repr=False)
-
-    @cached_property
-    def parsed(self) -> ParsedBody:
-        return parse_json(self.body, header(self.headers, "content-type"))
-
-    @property
-    def payload(self) -> Any:
-        """The parsed body, or None when it could not be parsed."""
-        return self.parsed.value
-
-    @property
-    def size(self) -> int:
-        return len(self.body)
-
-
 @dataclass(frozen=True, slots=True)
 class EventRow:
     """An event without its body: what lists show, cheap to hold by the thousand."""
@@ -133,6 +98,30 @@ class EventRow:
             event.occurred_at,
             event.severity,
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event(EventRow):
+    """One stored delivery: the bytes as received plus what they mean.
+
+    An Event is an :class:`EventRow` that also carries its body and request
+    facts; lists hold rows, the inspector and the exporters hold Events.
+    """
+
+    body: bytes
+    headers: Headers = ()
+    remote_addr: str | None = None
+    path: str = "/webhook"
+    sha256: bytes = field(default=b"", repr=False)
+
+    @cached_property
+    def parsed(self) -> ParsedBody:
+        return parse_json(self.body, header(self.headers, "content-type"))
+
+    @property
+    def payload(self) -> Any:
+        """The parsed body, or None when it could not be parsed."""
+        return self.parsed.value
 
 
 def header(headers: Iterable[tuple[str, str]], name: str) -> str | None:

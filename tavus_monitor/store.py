@@ -85,16 +85,12 @@ MIGRATIONS: tuple[str, ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_EVENT_COLUMNS = (
-    "id, received_at, family, event_type, conversation_id, subject_id, summary, "
-    "duplicate_of, error, occurred_at, body, headers, remote_addr, path, body_sha256, severity"
-)
-
 
 _ROW_COLUMNS = (
     "id, received_at, family, event_type, conversation_id, subject_id, summary, "
     "duplicate_of, error, length(body), occurred_at, severity"
 )
+_EVENT_COLUMNS = _ROW_COLUMNS + ", body, headers, remote_addr, path, body_sha256"
 
 
 class StoreError(Exception):
@@ -413,9 +409,10 @@ class Store:
             summary=c.summary,
             duplicate_of=duplicate_of,
             error=c.error,
+            size=len(delivery.body),
             occurred_at=c.occurred_at,
-            body=delivery.body,
             severity=c.severity,
+            body=delivery.body,
             headers=delivery.headers,
             remote_addr=delivery.remote_addr,
             path=delivery.path,
@@ -516,7 +513,8 @@ class Store:
         return [Rejection(*row) for row in self._read(sql, params)]
 
 
-def _event_from_row(row: tuple[Any, ...]) -> Event:
+def _row_fields(row: tuple[Any, ...]) -> dict[str, Any]:
+    """The EventRow fields from the first columns of a row (see ``_ROW_COLUMNS``)."""
     (
         event_id,
         received_at,
@@ -527,31 +525,39 @@ def _event_from_row(row: tuple[Any, ...]) -> Event:
         summary,
         duplicate_of,
         error,
+        size,
         occurred_at,
-        body,
-        headers,
-        remote_addr,
-        path,
-        digest,
         severity,
-    ) = row
+    ) = row[:12]
+    return {
+        "id": event_id,
+        "received_at": received_at,
+        "family": Family(family),
+        "event_type": event_type,
+        "conversation_id": conversation_id,
+        "subject_id": subject_id,
+        "summary": summary,
+        "duplicate_of": duplicate_of,
+        "error": error,
+        "size": size,
+        "occurred_at": occurred_at,
+        "severity": Severity(severity),
+    }
+
+
+def _row_from_row(row: tuple[Any, ...]) -> EventRow:
+    return EventRow(**_row_fields(row))
+
+
+def _event_from_row(row: tuple[Any, ...]) -> Event:
+    body, headers, remote_addr, path, digest = row[12:]
     return Event(
-        id=event_id,
-        received_at=received_at,
-        family=Family(family),
-        event_type=event_type,
-        conversation_id=conversation_id,
-        subject_id=subject_id,
-        summary=summary,
-        duplicate_of=duplicate_of,
-        error=error,
-        occurred_at=occurred_at,
+        **_row_fields(row),
         body=bytes(body),
         headers=tuple((str(k), str(v)) for k, v in json.loads(headers)),
         remote_addr=remote_addr,
         path=path,
         sha256=bytes(digest),
-        severity=Severity(severity),
     )
 
 
@@ -582,25 +588,6 @@ def _where(query: EventQuery) -> tuple[str, list[Any]]:
         where.append("(summary LIKE ? ESCAPE '\\' OR CAST(body AS TEXT) LIKE ? ESCAPE '\\')")
         params.extend((pattern, pattern))
     return (" WHERE " + " AND ".join(where) if where else ""), params
-
-
-def _row_from_row(row: tuple[Any, ...]) -> EventRow:
-    (event_id, received_at, family, event_type, conversation_id, subject_id, summary) = row[:7]
-    duplicate_of, error, size, occurred_at, severity = row[7:]
-    return EventRow(
-        event_id,
-        received_at,
-        Family(family),
-        event_type,
-        conversation_id,
-        subject_id,
-        summary,
-        duplicate_of,
-        error,
-        size,
-        occurred_at,
-        Severity(severity),
-    )
 
 
 def _escape_like(text: str) -> str:
