@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from .events import Event
 from .store import Rejection
+from .tunnel import TunnelStatus
 
 
 class StatusKind(StrEnum):
@@ -44,7 +45,14 @@ class StatusChanged:
     """What changed: ``server``, ``url``, ``token``, ``tunnel``, ``store`` ..."""
 
 
-Message = EventStored | RequestRejected | StatusChanged
+@dataclass(frozen=True, slots=True)
+class TunnelChanged:
+    """The tunnel moved to a new state (see :mod:`tavus_monitor.tunnel`)."""
+
+    status: TunnelStatus
+
+
+Message = EventStored | RequestRejected | StatusChanged | TunnelChanged
 
 DEFAULT_QUEUE_SIZE = 10_000
 

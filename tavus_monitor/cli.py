@@ -87,6 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="base URL of a tunnel you run yourself (e.g. cloudflared), "
         "announced as the callback URL",
     )
+    tunnel = parser.add_argument_group("tunnel (ngrok, opened automatically)")
+    tunnel.add_argument(
+        "--ngrok-domain", help="a reserved ngrok domain, so the public URL survives restarts"
+    )
+    tunnel.add_argument("--ngrok-region", help="ngrok region (us, eu, ap, au, sa, jp, in)")
+    tunnel.add_argument(
+        "--ngrok-path", help="an installed ngrok binary (default: PYNGROK_NGROK_PATH or PATH)"
+    )
+    tunnel.add_argument(
+        "--ngrok-authtoken", help="ngrok authtoken (default: NGROK_AUTHTOKEN or ngrok's config)"
+    )
     _add_location_options(parser)
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -141,6 +152,10 @@ def _settings(args: argparse.Namespace) -> Settings:
             "headless",
             "no_tunnel",
             "public_url",
+            "ngrok_path",
+            "ngrok_authtoken",
+            "ngrok_domain",
+            "ngrok_region",
         )
     }
     return resolve(flags, config_file=args.config)

@@ -13,12 +13,20 @@ import os
 import socket
 import time
 
-from .bus import Bus, EventStored, RequestRejected, StatusChanged, StatusKind
+from .bus import Bus, EventStored, RequestRejected, StatusChanged, StatusKind, TunnelChanged
 from .events import Event
 from .server import EmbeddedServer, PortInUse, Stats, bind_with_fallback, create_app, make_server
 from .settings import Settings
 from .state import RunningState, clear_state, load_or_create_token, write_state
 from .store import EventQuery, Rejection, Store
+from .tunnel import (
+    STARTUP_TIMEOUT,
+    TunnelOptions,
+    TunnelState,
+    TunnelStatus,
+    TunnelSupervisor,
+    TunnelTiming,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +36,10 @@ class MonitorError(Exception):
 
 
 class Monitor:
+    tunnel_timing = TunnelTiming()
+    """Health-check and backoff timing of the tunnel (tests shorten it)."""
+    tunnel_startup_timeout = STARTUP_TIMEOUT
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.bus = Bus()
@@ -39,6 +51,10 @@ class Monitor:
         self._server: EmbeddedServer | None = None
         self._serve_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
+        self.tunnel: TunnelSupervisor | None = None
+        self._tunnel_task: asyncio.Task[None] | None = None
+        self.tunnel_status = self._initial_tunnel_status()
+        self._started_at = time.time()
 
     # ---------------------------------------------------------------- URLs
 
@@ -59,8 +75,8 @@ class Monitor:
 
     @property
     def public_base_url(self) -> str | None:
-        """The public base URL when one is known (``--public-url`` for now)."""
-        url = self.settings.public_url
+        """The public base URL: ``--public-url``, or the tunnel's while it is up."""
+        url = self.settings.public_url or self.tunnel_status.public_url
         return url.rstrip("/") if url else None
 
     @property
@@ -120,25 +136,89 @@ class Monitor:
         where = settings.db_path or "memory (--ephemeral: nothing is kept after exit)"
         self._status(f"Storing events in {where} ({counts.events} stored so far).", topic="store")
         self._status(f"Listening on {self.base_url}", topic="server")
-        if self.public_base_url:
-            self._status(f"Public URL given: {self.public_base_url}", topic="tunnel")
+        self._status(f"Local URL: {self.local_url}", topic="local-url")
+        if settings.tunnel_wanted:
+            self._start_tunnel()
         else:
-            self._status(
-                "No tunnel: Tavus cannot reach a local URL; "
-                "pass --public-url with your own tunnel.",
-                StatusKind.WARNING,
-                "tunnel",
+            kind = StatusKind.INFO if settings.public_url else StatusKind.WARNING
+            self._status(f"Tunnel: {self.tunnel_status.text}", kind, "tunnel")
+            self._status(f"Callback URL: {self.callback_url}", topic="url")
+        self._write_state()
+
+    def _initial_tunnel_status(self) -> TunnelStatus:
+        if self.settings.public_url:
+            return TunnelStatus(
+                TunnelState.OFF,
+                public_url=self.settings.public_url.rstrip("/"),
+                problem=f"your own ({self.settings.public_url.rstrip('/')})",
             )
-        self._status(f"Callback URL: {self.callback_url}", topic="url")
+        if self.settings.no_tunnel:
+            return TunnelStatus(
+                TunnelState.OFF,
+                problem="off (--no-tunnel): Tavus cannot reach a local URL",
+            )
+        return TunnelStatus(TunnelState.STARTING)
+
+    def _start_tunnel(self) -> None:
+        settings = self.settings
+        assert self.port is not None
+        options = TunnelOptions(
+            ngrok_path=settings.ngrok_path,
+            authtoken=settings.ngrok_authtoken,
+            domain=settings.ngrok_domain,
+            region=settings.ngrok_region,
+            startup_timeout=self.tunnel_startup_timeout,
+        )
+        self.tunnel = TunnelSupervisor(
+            options, self.port, self._tunnel_changed, timing=self.tunnel_timing
+        )
+        self._tunnel_task = asyncio.create_task(self.tunnel.run(), name="tavus-monitor-tunnel")
+
+    def _tunnel_changed(self, status: TunnelStatus) -> None:
+        before = self.callback_url
+        self.tunnel_status = status
+        self.bus.publish(TunnelChanged(status))
+        if status.state is TunnelState.UP:
+            self._status(f"Tunnel: {status.text}", topic="tunnel")
+            if status.previous_url:
+                self._status(
+                    f"The public URL changed from {status.previous_url} to {status.public_url}: "
+                    "Tavus resources created with the old URL will not reach this monitor; "
+                    "use the new callback URL for new ones.",
+                    StatusKind.WARNING,
+                    "tunnel-url-changed",
+                )
+        elif status.state in (TunnelState.FAILED, TunnelState.RECONNECTING):
+            self._status(f"Tunnel {status.text}", StatusKind.WARNING, "tunnel")
+        else:
+            self._status(f"Tunnel: {status.text}", topic="tunnel")
+        if status.state is TunnelState.UP or before != self.callback_url:
+            self._status(f"Callback URL: {self.callback_url}", topic="url")
+        elif status.state is TunnelState.FAILED:
+            self._status(
+                f"Callback URL: {self.callback_url} (local only until the tunnel works)",
+                StatusKind.WARNING,
+                "url",
+            )
+        self._write_state()
+
+    def retry_tunnel(self) -> bool:
+        """Ask the tunnel to try again now; False when no tunnel is managed here."""
+        if self.tunnel is None:
+            return False
+        self.tunnel.retry()
+        return True
+
+    def _write_state(self) -> None:
         write_state(
-            settings.data_dir,
+            self.settings.data_dir,
             RunningState(
                 pid=os.getpid(),
                 local_url=self.local_url,
                 callback_url=self.callback_url,
                 healthz_url=self.base_url + "/healthz",
-                db=str(settings.db_path) if settings.db_path else None,
-                started_at=time.time(),
+                db=str(self.settings.db_path) if self.settings.db_path else None,
+                started_at=self._started_at,
             ),
         )
 
@@ -188,7 +268,16 @@ class Monitor:
             raise MonitorError("The webhook server could not start; see the log file.")
 
     async def stop(self) -> None:
-        """Stop accepting, finish open requests, flush the store. Safe to call twice."""
+        """Close the tunnel, stop accepting, finish open requests, flush the store.
+
+        Safe to call twice.
+        """
+        if self.tunnel is not None:
+            await self.tunnel.close()
+            if self._tunnel_task is not None:
+                await self._tunnel_task
+            self.tunnel = None
+            self._tunnel_task = None
         if self._server is not None and self._serve_task is not None:
             self._server.should_exit = True
             await self._serve_task

@@ -47,7 +47,19 @@ class Settings:
     headless: bool = False
     no_tunnel: bool = False
     public_url: str | None = None
+    ngrok_path: str | None = None
+    """An ngrok binary (default: PYNGROK_NGROK_PATH, ngrok on PATH, or pyngrok's download)."""
+    ngrok_authtoken: str | None = None
+    """Default: NGROK_AUTHTOKEN, else the token in ngrok's own config file."""
+    ngrok_domain: str | None = None
+    """A reserved (static) domain, so the public URL survives restarts."""
+    ngrok_region: str | None = None
     config_file: Path | None = None
+
+    @property
+    def tunnel_wanted(self) -> bool:
+        """Whether the monitor should open an ngrok tunnel itself."""
+        return not self.no_tunnel and self.public_url is None
 
     @property
     def db_path(self) -> Path | None:
@@ -81,6 +93,10 @@ _CONVERTERS: dict[str, Any] = {
     "headless": bool,
     "no_tunnel": bool,
     "public_url": str,
+    "ngrok_path": str,
+    "ngrok_authtoken": str,
+    "ngrok_domain": str,
+    "ngrok_region": str,
 }
 
 

@@ -36,6 +36,11 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     for name in ("PORT", "HOST", "TOKEN", "DB", "CONFIG", "PUBLIC_URL", "MAX_BODY_MB"):
         monkeypatch.delenv(f"TAVUS_MONITOR_{name}", raising=False)
+    # No test may reach for ngrok's servers: tunnels are opened only by the tests that
+    # ask for one, against the stand-in agent in tests/standin_ngrok.
+    monkeypatch.setenv("TAVUS_MONITOR_NO_TUNNEL", "1")
+    for name in ("NGROK_AUTHTOKEN", "PYNGROK_NGROK_PATH"):
+        monkeypatch.delenv(name, raising=False)
     return data_dir
 
 

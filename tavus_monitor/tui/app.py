@@ -26,6 +26,7 @@ from ..events import Event, EventRow, Family, Severity
 from ..jobs import job_from_event
 from ..logs import LOG_FILE
 from ..monitor import Monitor, MonitorError
+from ..sanitize import printable
 from ..settings import Settings
 from ..store import EventQuery, Store
 from .clipboard import copy_text
@@ -263,7 +264,9 @@ class MonitorApp(App[int]):
             elif event.severity is Severity.ERROR:
                 worth.append((event.summary, "error"))
         for text, severity in worth[:MAX_TOASTS_PER_BATCH]:
-            self.notify(text, severity=severity, markup=False)  # type: ignore[arg-type]
+            # Payload text: markup=False keeps it from being parsed, printable() keeps
+            # escape sequences and bidi overrides from reaching the terminal.
+            self.notify(printable(text), severity=severity, markup=False)  # type: ignore[arg-type]
         if len(worth) > MAX_TOASTS_PER_BATCH:
             self.notify(f"…and {len(worth) - MAX_TOASTS_PER_BATCH} more (see Events)", markup=False)
 
@@ -328,8 +331,10 @@ class MonitorApp(App[int]):
         target = self._filter_target
         parsed = parse_filter(source)
         if isinstance(target, RowList):
-            target.set_filter(None if parsed.is_empty else parsed.apply(target.base_query))
-            target.border_subtitle = "" if parsed.is_empty else f"filter: {source}"
+            target.set_filter(
+                None if parsed.is_empty else parsed.apply(target.base_query),
+                label=f"filter: {source.strip()}",
+            )
         elif isinstance(target, JobsTable):
             target.set_filter(parsed.words)
         elif isinstance(target, TranscriptPane):

@@ -8,12 +8,14 @@ from collections import deque
 from pathlib import Path
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
 
+from ... import callbacks as cb
 from ...conversation import Stage, StageState, build_conversation
 from ...store import EventQuery, Store
 from ..text import ago, day_and_clock, duration, safe, short_id
@@ -168,6 +170,11 @@ class ConversationsScreen(Screen[str | None]):
             )
             view = build_conversation(row.conversation_id, rows)
             reason = view.shutdown_reason
+            if reason is None and view.shutdown is not None:
+                # Rows carry no body; the reason is in the shutdown's payload.
+                shutdown = self.store.get(view.shutdown.id)
+                if shutdown is not None and isinstance(shutdown.payload, dict):
+                    reason = cb.shutdown_reason(cb.as_dict(shutdown.payload.get("properties")))
             result.append(
                 (
                     row.conversation_id,
@@ -192,6 +199,11 @@ class ConversationsScreen(Screen[str | None]):
         if table.row_count:
             key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
             self.dismiss(key)
+
+    @on(DataTable.RowSelected, "#conversations-table")
+    def _row_selected(self, message: DataTable.RowSelected) -> None:
+        """The table takes Enter (and double clicks) itself and says which row."""
+        self.dismiss(message.row_key.value)
 
 
 class LogScreen(Screen[None]):

@@ -101,6 +101,8 @@ class RowList(ScrollView, can_focus=True):
         self.following = True
         self.unseen = 0
         """Rows that arrived while follow mode was paused."""
+        self.filter_label = ""
+        """What the border says about the filter (user text, shown as plain text)."""
         self._loading_older = False
         self._generation = 0
         self._strips: LRUCache[tuple[int, int, bool, bool], Strip] = LRUCache(1024)
@@ -112,9 +114,14 @@ class RowList(ScrollView, can_focus=True):
         self.store = store
         self.reload()
 
-    def set_filter(self, query: EventQuery | None) -> None:
-        """Narrow the list (None: back to the base query) and reload from the store."""
+    def set_filter(self, query: EventQuery | None, label: str = "") -> None:
+        """Narrow the list (None: back to the base query) and reload from the store.
+
+        ``label`` is shown in the border beside the follow state while the filter holds.
+        """
         self.query_filter = replace(query or self.base_query, limit=PAGE_SIZE)
+        self.filter_label = label if query is not None else ""
+        self._update_subtitle()
         self.reload()
 
     def reload(self) -> None:
@@ -189,9 +196,12 @@ class RowList(ScrollView, can_focus=True):
 
     def _update_subtitle(self) -> None:
         if self.following or not self.unseen:
-            self.border_subtitle = "" if self.following else "paused · f follows"
+            follow = "" if self.following else "paused · f follows"
         else:
-            self.border_subtitle = f"paused · {self.unseen} new · f follows"
+            follow = f"paused · {self.unseen} new · f follows"
+        # Text, not a str: a str here would be parsed as markup (the filter is typed text).
+        parts = (self.filter_label, follow)
+        self.border_subtitle = Text(" · ".join(part for part in parts if part))
 
     # ------------------------------------------------------- rendering
 

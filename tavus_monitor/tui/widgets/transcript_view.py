@@ -44,6 +44,12 @@ class _Line:
 class TranscriptView(ScrollView, can_focus=True):
     """The selected conversation's transcript and post-call results."""
 
+    # Lines are wrapped to the width once; a scrollbar appearing later would cut
+    # their ends off, so its column is always kept.
+    DEFAULT_CSS = """
+    TranscriptView { scrollbar-gutter: stable; }
+    """
+
     BINDINGS = [
         Binding("e", "toggle_system", "Expand prompt"),
         Binding("enter", "open", "Inspect"),
@@ -155,10 +161,11 @@ class TranscriptView(ScrollView, can_focus=True):
         if role == "system" and not self.system_expanded:
             first = content.strip().splitlines()[0] if content.strip() else ""
             more = content.count("\n") + 1
+            collapsed = f"{heading}  (collapsed: {len(content):,} chars, {more} lines; e expands)"
             return [
-                _Line(
-                    f"{heading}  (collapsed: {len(content):,} chars, {more} lines; e expands)",
-                    ROLE_STYLES["system"],
+                *(
+                    _Line(part, ROLE_STYLES["system"])
+                    for part in textwrap.wrap(collapsed, width, subsequent_indent="  ")
                 ),
                 _Line(textwrap.shorten(first, max(10, width - 4), placeholder=" …"), "dim", 2),
             ]
