@@ -10,6 +10,8 @@ thousand.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import deque
 from collections.abc import Iterable
 
 from textual import on, work
@@ -21,7 +23,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input
 
 from .. import callbacks as cb
-from ..bus import EventStored, Message, RequestRejected, StatusChanged, StatusKind
+from ..bus import EventStored, Message, RequestRejected, StatusChanged, StatusKind, TunnelChanged
 from ..events import Event, EventRow, Family, Severity
 from ..jobs import job_from_event
 from ..logs import LOG_FILE
@@ -29,6 +31,7 @@ from ..monitor import Monitor, MonitorError
 from ..sanitize import printable
 from ..settings import Settings
 from ..store import EventQuery, Store
+from ..tunnel import TunnelState, TunnelStatus
 from .clipboard import copy_text
 from .filtering import parse_filter
 from .formatters import event_line, system_line
@@ -44,7 +47,10 @@ BATCH_INTERVAL = 1 / 30
 """Seconds between screen updates while callbacks stream in."""
 LIST_REFRESH_INTERVAL = 1.0
 """Conversation list refreshes (a store query) happen at most this often."""
-MAX_TOASTS_PER_BATCH = 3
+TOAST_WINDOW = 5.0
+"""Seconds a toast stays up (Textual's default timeout)."""
+MAX_TOASTS_PER_WINDOW = 4
+"""Toasts shown per window; the rest are counted into one "…and N more" toast."""
 
 SYSTEM_TYPES = (*sorted(cb.JOIN_EVENT_TYPES), cb.SHUTDOWN)
 
@@ -68,6 +74,7 @@ class MonitorApp(App[int]):
         Binding("escape", "escape", "Clear", show=False),
         Binding("v", "conversations", "Conversations"),
         Binding("r", "rejected", "Rejected"),
+        Binding("t", "retry_tunnel", "Retry tunnel", show=False),
         Binding("l", "log", "Log", show=False),
         Binding("question_mark", "help", "Help"),
     ]
@@ -79,11 +86,14 @@ class MonitorApp(App[int]):
         self._filter_target: Widget | None = None
         self._touched_conversations: set[str] = set()
         self._rejections_seen = 0
+        self._tunnel_state = TunnelState.STARTING
         self.ready = asyncio.Event()
         """Set once the server listens (or failed to): tests and benchmarks await it."""
         self.last_shown_id = 0
         """The newest event id applied to the panes."""
         self._batch_applied = asyncio.Event()
+        self._toast_times: deque[float] = deque()
+        self._toasts_held = 0
 
     # ------------------------------------------------------------ layout
 
@@ -176,13 +186,7 @@ class MonitorApp(App[int]):
         bar.state.callback_url = monitor.callback_url
         bar.state.local_url = monitor.local_url
         bar.state.server = f"listening on {monitor.base_url.removeprefix('http://')}"
-        if monitor.public_base_url:
-            bar.state.tunnel = "public URL given"
-        elif self.settings.no_tunnel:
-            bar.state.tunnel = "off (--no-tunnel)"
-        else:
-            bar.state.tunnel = "none; Tavus needs a public URL (--public-url)"
-            bar.state.tunnel_ok = False
+        self._show_tunnel(monitor.tunnel_status)
         bar.state.events = monitor.stats.events_total
         bar.state.rejected = monitor.stats.rejected_total
         bar.state.last_event_at = monitor.stats.last_event_at
@@ -199,6 +203,8 @@ class MonitorApp(App[int]):
                 rejected += 1
             elif isinstance(message, StatusChanged):
                 self._status(message)
+            elif isinstance(message, TunnelChanged):
+                self._tunnel_changed(message.status)
         bar = self.query_one(UrlBar)
         stats = self.monitor.stats
         bar.state.events = stats.events_total
@@ -230,10 +236,91 @@ class MonitorApp(App[int]):
         while self.last_shown_id < event_id:
             await self._batch_applied.wait()
 
+    def _toast(self, text: str, severity: str = "information") -> None:
+        """Notify, at most MAX_TOASTS_PER_WINDOW per TOAST_WINDOW; count the rest."""
+        now = time.monotonic()
+        while self._toast_times and now - self._toast_times[0] > TOAST_WINDOW:
+            self._toast_times.popleft()
+        if len(self._toast_times) >= MAX_TOASTS_PER_WINDOW:
+            self._toasts_held += 1
+            return
+        self._toast_times.append(now)
+        self.notify(text, severity=severity, markup=False)  # type: ignore[arg-type]
+
+    def _flush_held_toasts(self) -> None:
+        """Once a slot frees up, say how many toasts were held back (runs every second)."""
+        if self._toasts_held and len(self._toast_times) < MAX_TOASTS_PER_WINDOW:
+            held, self._toasts_held = self._toasts_held, 0
+            self._toast(f"…and {held} more (see Events)")
+
     def _refresh_conversations(self) -> None:
+        self._flush_held_toasts()
         if self._touched_conversations:
             touched, self._touched_conversations = self._touched_conversations, set()
             self.query_one(TranscriptPane).conversation_touched(touched)
+
+    def _show_tunnel(self, status: TunnelStatus) -> None:
+        bar = self.query_one(UrlBar)
+        bar.state.callback_url = self.monitor.callback_url
+        if status.state is TunnelState.OFF:
+            bar.state.tunnel = status.problem or "off"
+            bar.state.tunnel_style = "" if self.settings.public_url else "yellow"
+        elif status.state is TunnelState.UP:
+            bar.state.tunnel = f"up ({status.public_url})"
+            bar.state.tunnel_style = "green"
+        elif status.state is TunnelState.STARTING:
+            bar.state.tunnel = "starting ngrok…"
+            bar.state.tunnel_style = "dim"
+        else:
+            bar.state.tunnel = f"{status.state.value}: {status.problem or ''} (t retries)"
+            bar.state.tunnel_style = "bold red" if status.state is TunnelState.FAILED else "yellow"
+
+    def _tunnel_changed(self, status: TunnelStatus) -> None:
+        previous = self._tunnel_state
+        self._tunnel_state = status.state
+        self._show_tunnel(status)
+        if status.state is TunnelState.FAILED:
+            self.notify(
+                printable(f"{status.problem} {status.advice}"),
+                title="Tunnel failed: the local URL keeps working",
+                severity="error",
+                timeout=30,
+                markup=False,
+            )
+        elif status.state is TunnelState.RECONNECTING and previous is TunnelState.UP:
+            self.notify(
+                printable(status.problem or "The tunnel dropped."),
+                title="Tunnel reconnecting",
+                severity="warning",
+                markup=False,
+            )
+        elif status.state is TunnelState.UP:
+            if status.previous_url:
+                self.notify(
+                    printable(
+                        f"The public URL changed from {status.previous_url} to "
+                        f"{status.public_url}. Tavus resources created with the old URL will "
+                        "not reach this monitor; use the new callback URL (c copies it)."
+                    ),
+                    title="New public URL",
+                    severity="warning",
+                    timeout=60,
+                    markup=False,
+                )
+            elif previous in (TunnelState.RECONNECTING, TunnelState.FAILED):
+                self.notify("The tunnel is up again.", markup=False)
+
+    def action_retry_tunnel(self) -> None:
+        """Try the tunnel again now (after a failure, or to skip a backoff wait)."""
+        if self.monitor.retry_tunnel():
+            self.notify("Retrying the tunnel…", markup=False)
+        elif self.settings.public_url:
+            self.notify("The tunnel is yours (--public-url): nothing to retry here.", markup=False)
+        else:
+            self.notify(
+                "No tunnel is managed here (--no-tunnel); restart without it to open one.",
+                markup=False,
+            )
 
     def _status(self, message: StatusChanged) -> None:
         bar = self.query_one(UrlBar)
@@ -263,12 +350,10 @@ class MonitorApp(App[int]):
                 worth.append((event.summary, level))
             elif event.severity is Severity.ERROR:
                 worth.append((event.summary, "error"))
-        for text, severity in worth[:MAX_TOASTS_PER_BATCH]:
+        for text, severity in worth:
             # Payload text: markup=False keeps it from being parsed, printable() keeps
             # escape sequences and bidi overrides from reaching the terminal.
-            self.notify(printable(text), severity=severity, markup=False)  # type: ignore[arg-type]
-        if len(worth) > MAX_TOASTS_PER_BATCH:
-            self.notify(f"…and {len(worth) - MAX_TOASTS_PER_BATCH} more (see Events)", markup=False)
+            self._toast(printable(text), severity)
 
     def _announce_rejections(self, count: int) -> None:
         first = self._rejections_seen == 0
@@ -428,6 +513,9 @@ class MonitorApp(App[int]):
             "Rejected requests", "Requests refused (token, path, size)", self.action_rejected
         )
         yield SystemCommand("Log", "Server and library messages", self.action_log)
+        yield SystemCommand(
+            "Retry tunnel", "Open the ngrok tunnel again now", self.action_retry_tunnel
+        )
         yield SystemCommand("Keys", "Every key binding", self.action_help)
         yield SystemCommand("Inspect newest event", "Open the newest event", self._inspect_newest)
 

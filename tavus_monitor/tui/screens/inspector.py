@@ -27,8 +27,11 @@ from ...redact import redact_path
 from ...sanitize import printable
 from ...store import Store
 from ..text import FAMILY_STYLES, SEVERITY_STYLES, day_and_clock, safe
+from ..widgets.json_lines import JsonLines
 from ..widgets.json_tree import JsonTree, value_text
 
+LONG_JSON_CHARS = 256 * 1024
+"""Longer pretty JSON goes to a light line view: a TextArea takes seconds per MB to load."""
 HEX_LIMIT = 1024 * 1024
 """Bytes shown in the hex dump of a body that is not UTF-8."""
 
@@ -160,7 +163,15 @@ class InspectorScreen(Screen[None]):
             return
         self._filled.add(tab)
         if tab == "json":
-            self.query_one("#json-text", TextArea).load_text(pretty_json(event))
+            pretty = pretty_json(event)
+            area = self.query_one("#json-text", TextArea)
+            if len(pretty) <= LONG_JSON_CHARS:
+                area.load_text(pretty)
+            else:
+                area.remove()
+                self.query_one("#json", TabPane).query_one(Vertical).mount(
+                    JsonLines(pretty.splitlines(), id="json-lines")
+                )
         elif tab == "tree":
             placeholder = self.query_one("#tree-placeholder", Static)
             if event.payload is None:
@@ -250,9 +261,8 @@ class InspectorScreen(Screen[None]):
         self._match_index = -1
         if not needle:
             return
-        area = self.query_one("#json-text", TextArea)
         wanted = needle.lower()
-        for row, line in enumerate(area.document.lines):
+        for row, line in enumerate(self._json_lines()):
             lowered = line.lower()
             start = lowered.find(wanted)
             while start != -1:
@@ -266,12 +276,20 @@ class InspectorScreen(Screen[None]):
             return
         self._match_index = (self._match_index + step) % len(self._matches)
         row, column = self._matches[self._match_index]
-        area = self.query_one("#json-text", TextArea)
-        area.selection = Selection((row, column), (row, column + len(self._needle)))
-        area.scroll_cursor_visible(center=True, animate=False)
+        if self.query("#json-lines"):
+            self.query_one(JsonLines).show_match(row, column, len(self._needle))
+        else:
+            area = self.query_one("#json-text", TextArea)
+            area.selection = Selection((row, column), (row, column + len(self._needle)))
+            area.scroll_cursor_visible(center=True, animate=False)
         self.query_one(
             "#search", Input
         ).border_subtitle = f"{self._match_index + 1} of {len(self._matches)}"
+
+    def _json_lines(self) -> list[str]:
+        if self.query("#json-lines"):
+            return self.query_one(JsonLines).lines
+        return self.query_one("#json-text", TextArea).document.lines
 
     def payload_value(self) -> Any:
         return None if self.event is None else self.event.payload

@@ -31,6 +31,7 @@ HELP = [
     ("escape", "clear the filter / close a screen"),
     ("v", "conversations with their lifecycle"),
     ("r", "rejected requests (wrong token, unknown path, too large)"),
+    ("t", "retry the ngrok tunnel now"),
     ("l", "log (server, tunnel, library messages)"),
     ("ctrl+p", "command palette: every action by name"),
     ("q / ctrl+c", "quit (stops the server cleanly)"),

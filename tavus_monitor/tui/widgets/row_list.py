@@ -179,6 +179,7 @@ class RowList(ScrollView, can_focus=True):
         for index, existing in enumerate(self.rows):
             if existing.id == row.id:
                 self.rows[index] = row
+                self._strips.clear()  # strips are keyed by id, and this one changed
                 self._changed()
                 return
 
@@ -187,7 +188,9 @@ class RowList(ScrollView, can_focus=True):
         return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
 
     def _changed(self) -> None:
-        self._strips.clear()
+        # Cached strips are keyed by (id, width, selected, focus), so they stay valid
+        # when rows are added or the cursor moves; re-rendering them on every batch
+        # was most of the list's cost under a stream of callbacks.
         extra = 0 if self.exhausted else 1
         width = self.scrollable_content_region.width
         self.virtual_size = Size(width, max(1, len(self.rows) + extra))
@@ -253,19 +256,11 @@ class RowList(ScrollView, can_focus=True):
         self._strips.clear()
 
     def on_resize(self, event: events.Resize) -> None:
-        self._strips.clear()
         self._changed()
-
-    def on_focus(self) -> None:
-        self._strips.clear()
-
-    def on_blur(self) -> None:
-        self._strips.clear()
 
     # ------------------------------------------------------ navigation
 
     def watch_cursor(self, old: int, new: int) -> None:
-        self._strips.clear()
         self.refresh()
         row = self.highlighted
         if row is not None and old != new:

@@ -22,14 +22,15 @@ class MonitorState:
     server: str = "starting…"
     server_ok: bool = True
     tunnel: str = "…"
-    tunnel_ok: bool = True
+    tunnel_style: str = ""
+    """Colour of the tunnel state: green when up, yellow while it is not, red on failure."""
     events: int = 0
     rejected: int = 0
     last_event_at: float | None = None
 
 
 class UrlBar(Vertical):
-    """Callback URL with the copy key, then server · tunnel · counts · last callback."""
+    """Callback URL with the copy key, the local URL, the tunnel, then server and counts."""
 
     DEFAULT_CSS = """
     UrlBar { height: auto; }
@@ -41,6 +42,8 @@ class UrlBar(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(id="callback-url")
+        yield Static(id="local-url")
+        yield Static(id="tunnel-status")
         yield Static(id="monitor-status")
 
     def on_mount(self) -> None:
@@ -59,14 +62,25 @@ class UrlBar(Vertical):
         else:
             url.append("not available yet", style="dim italic")
         self.query_one("#callback-url", Static).update(url)
+        local = self.query_one("#local-url", Static)
+        shows_local = bool(self.state.local_url) and self.state.local_url != self.state.callback_url
+        local.display = shows_local
+        if shows_local:
+            line = Text()
+            line.append("Local URL     ", style="dim")
+            line.append(self.state.local_url or "", style="dim")
+            local.update(line)
+        tunnel = Text()
+        tunnel.append("Tunnel        ", style="dim")
+        tunnel.append(self.state.tunnel, style=self.state.tunnel_style)
+        self.query_one("#tunnel-status", Static).update(tunnel)
         self._tick()
 
     def _status_line(self) -> Text:
         state = self.state
         line = Text(no_wrap=True, overflow="ellipsis")
+        line.append("Server        ", style="dim")
         line.append(state.server, style="" if state.server_ok else "bold red")
-        line.append("  ·  tunnel: ", style="dim")
-        line.append(state.tunnel, style="" if state.tunnel_ok else "yellow")
         line.append("  ·  ", style="dim")
         line.append(f"{state.events:,} events", style="bold")
         line.append("  ·  ", style="dim")

@@ -1,0 +1,1066 @@
+"""TUI benchmark: how fast the dashboard shows what a developer waits for.
+
+    python bench/tui.py                    # everything, about a minute (plus a one-off fill)
+    python bench/tui.py --runs 5 --rate 100 --seconds 5 --history 100000 --transcript-mb 5
+    python bench/tui.py --check            # exit 1 when a target FAILs
+
+What it measures, all in one run, each beside a baseline measured the same way:
+
+1. **Launch → callback URL on screen.** ``python -m tavus_monitor --port 0
+   --no-tunnel --data-dir <tmp>`` is started as a real process in a detached
+   tmux session (120×35, a pseudo-terminal) and ``tmux capture-pane`` is polled
+   every ``--poll-ms`` until "Callback URL  http" is on the screen, timed from
+   the moment the session is created. ``q`` then quits it (the quit time is
+   printed too). Baselines: a bare ``python -c`` that prints a line, and a bare
+   Textual app with one Static, launched and polled the same way. One warm-up
+   launch each, then ``--runs`` timed ones; PASS/FAIL uses the median.
+   Target: ≤ 1.5 s.
+
+2. **Start-up with a long history.** A store of ``--history`` realistic events
+   is filled once through the real writer (as bench/queries.py does) and kept
+   in ``--cache-dir``; the real process is then launched under tmux with
+   ``--db`` on it and timed until the newest event's row is in the Events
+   pane. Its peak RSS (``VmHWM``) is read once its CPU use has settled. The
+   last run also sends End / PageDown / Home and times each key until the
+   Events pane changes. Baseline: the empty-store launches of part 1.
+   Targets: ≤ 2 s and ≤ 300 MB.
+
+3. **POST → row on screen at 100 callbacks/s.** The app runs in this process
+   under ``App.run_test`` (headless, 120×35). A separate client process sends
+   realistic conversation callbacks (8 per conversation, as Tavus orders them)
+   on an open-loop schedule of ``--rate`` per second for ``--seconds``, after a
+   short warm-up, and stamps each send with ``time.monotonic`` (the same
+   system-wide clock here). In the app, each event id is stamped when
+   ``app.last_shown_id`` reaches it (``wait_until_shown``) and again at the
+   next frame the screen composes; the headless driver drops frames, so the
+   hook also encodes each frame to terminal bytes as a real driver would.
+   Toasts are on (``run_test`` turns them off unless asked; a terminal run
+   shows them). Latency = send → that frame; baseline: send → 200 (stored).
+   Also printed: how late a 5 ms timer fires on the app's loop (stalls), the
+   app's CPU per callback, frames drawn and the most toasts alive at once.
+   Target: p99 ≤ 100 ms.
+
+4. **A 5 MB transcript in the inspector.** A ``transcription_ready`` body of
+   ``--transcript-mb`` (many turns) is stored with two ordinary conversations;
+   in-process (``run_test``), the inspector is opened on it and timed until a
+   frame shows its Summary, then ``2`` until a frame shows the JSON tab's text,
+   then ``3`` until a frame shows the Tree. Baseline: the same steps on the
+   ordinary sample transcript (~2 KB). Target: Summary ≤ 1 s (JSON and Tree are
+   printed against the same budget for information).
+
+Frame detection in parts 3 and 4 wraps ``App._display``; in parts 1 and 2 the
+resolution is the poll interval (a capture costs a few ms of CPU). Latency
+percentiles are sensitive to other work on the machine: the header prints the
+load average, and each part ends with the share of its time that runnable
+tasks (the benchmark's own included) waited for a CPU (Linux PSI,
+/proc/pressure/cpu); above 20 % the part's figures are marked as disturbed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+SCRIPT = Path(__file__).resolve()
+ROOT = SCRIPT.parent.parent
+SIZE = (120, 35)
+URL_NEEDLE = "Callback URL  http"
+BARE_PYTHON_NEEDLE = "BARE PYTHON READY"
+BARE_TEXTUAL_NEEDLE = "BARE TEXTUAL READY"
+BARE_PYTHON = f"print({BARE_PYTHON_NEEDLE!r}, flush=True); input()"
+BARE_TEXTUAL = f"""
+from textual.app import App
+from textual.widgets import Static
+
+class Bare(App):
+    BINDINGS = [("q", "quit", "Quit")]
+
+    def compose(self):
+        yield Static({BARE_TEXTUAL_NEEDLE!r})
+
+Bare().run()
+"""
+CONVERSATION_NAMES = (
+    "system.replica_joined",
+    "system.pal_joined",
+    "conversation.objective.completed",
+    "system.shutdown",
+    "application.transcription_ready",
+    "application.recording_ready",
+    "application.perception_analysis",
+    "application.post_call_action_executed",
+)
+"""One call's callbacks in delivery order (samples.CONVERSATION_SEQUENCE)."""
+CACHE_VERSION = 1
+"""Bump when the filled history's content changes."""
+ANSI = re.compile(
+    r"\x1b\[[0-9;:?<=>]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-B]"
+)
+
+TARGET_URL_S = 1.5
+TARGET_P99_MS = 100.0
+TARGET_HISTORY_S = 2.0
+TARGET_HISTORY_RSS_MB = 300.0
+TARGET_INSPECTOR_S = 1.0
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def fmt_s(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f} s"
+
+
+def fmt_ms(value: float | None) -> str:
+    return "—" if value is None else f"{value * 1000:.0f} ms"
+
+
+def spread(values: list[float]) -> str:
+    if not values:
+        return "no successful run"
+    return (
+        f"median {statistics.median(values):.3f} s  "
+        f"(min {min(values):.3f}, max {max(values):.3f}, runs: "
+        + ", ".join(f"{value:.3f}" for value in values)
+        + ")"
+    )
+
+
+def median_or_none(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+@dataclass
+class Verdict:
+    name: str
+    measured: str
+    target: str
+    ok: bool | None
+    """None: not measured (counts as FAIL for --check)."""
+    spec: bool = True
+
+
+@dataclass
+class Report:
+    verdicts: list[Verdict] = field(default_factory=list)
+
+    def add(
+        self, name: str, value: float | None, limit: float, unit: str, spec: bool = True
+    ) -> None:
+        if unit == "s":
+            measured, target = fmt_s(value), f"≤ {limit:g} s"
+        elif unit == "ms":
+            measured = "—" if value is None else f"{value:.0f} ms"
+            target = f"≤ {limit:g} ms"
+        else:
+            measured = "—" if value is None else f"{value:.0f} MB"
+            target = f"≤ {limit:g} MB"
+        ok = None if value is None else value <= limit
+        self.verdicts.append(Verdict(name, measured, target, ok, spec))
+
+
+def section(title: str) -> None:
+    print(f"\n== {title}", flush=True)
+
+
+def cpu_pressure() -> tuple[float, float] | None:
+    """(µs some task waited for a CPU, now in µs) from PSI; None without /proc/pressure."""
+    try:
+        text = Path("/proc/pressure/cpu").read_text()
+    except OSError:
+        return None
+    some = text.splitlines()[0]
+    return float(some.rsplit("total=", 1)[1]), time.monotonic() * 1e6
+
+
+@contextlib.contextmanager
+def pressure_note() -> Iterator[None]:
+    """Print how much of the part's time runnable tasks waited for a CPU (PSI "some")."""
+    before = cpu_pressure()
+    yield
+    after = cpu_pressure()
+    if before is not None and after is not None and after[1] > before[1]:
+        share = (after[0] - before[0]) / (after[1] - before[1])
+        note = "  (figures disturbed)" if share > 0.2 else ""
+        print(f"{'  … CPU pressure in this part':<34}{share:.0%} of the time{note}")
+
+
+# --------------------------------------------------------------- processes
+
+
+def proc_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def proc_status_kb(pid: int, key: str) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def proc_cpu_ticks(pid: int) -> int | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12])  # utime + stime, all threads
+
+
+def wait_cpu_idle(pid: int, timeout: float, window: float = 0.3, busy: float = 0.1) -> float:
+    """Seconds until ``pid`` used under ``busy`` of a core over ``window``; stops at timeout."""
+    ticks_per_s = os.sysconf("SC_CLK_TCK")
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        before = proc_cpu_ticks(pid)
+        time.sleep(window)
+        after = proc_cpu_ticks(pid)
+        if before is None or after is None:
+            break
+        if (after - before) / ticks_per_s <= busy * window:
+            return time.perf_counter() - started - window
+    return time.perf_counter() - started
+
+
+class Tmux:
+    """A private tmux server (own socket) that hosts the launched processes."""
+
+    def __init__(self, env: dict[str, str], poll: float) -> None:
+        self.socket = f"tavus-monitor-bench-{os.getpid()}"
+        self.env = env
+        self.poll = poll
+        self.started = False
+        self._sessions = 0
+        self._socket_path = ""
+
+    def _tmux(self, *args: str, check: bool = True) -> str:
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, "-f", "/dev/null", *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=10,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            raise RuntimeError(f"tmux {args[0]} failed: {done.stderr.strip()}")
+        return done.stdout
+
+    def start(self) -> None:
+        # A holder session keeps the server up, so launches do not pay for its start.
+        width, height = SIZE
+        self._tmux("new-session", "-d", "-s", "holder", "-x", str(width), "-y", str(height))
+        self.started = True
+        self._socket_path = self._tmux("display-message", "-p", "#{socket_path}").strip()
+
+    def close(self) -> None:
+        if self.started:
+            self._tmux("kill-server", check=False)
+            self.started = False
+            if self._socket_path:  # tmux leaves the socket file behind
+                Path(self._socket_path).unlink(missing_ok=True)
+
+    def launch(self, argv: list[str]) -> tuple[str, int, float]:
+        """Start ``argv`` in a new session; return (session, pid, start time)."""
+        self._sessions += 1
+        name = f"run{self._sessions}"
+        width, height = SIZE
+        started = time.perf_counter()
+        out = self._tmux(
+            "new-session",
+            "-d",
+            "-P",
+            "-F",
+            "#{pane_pid}",
+            "-s",
+            name,
+            "-x",
+            str(width),
+            "-y",
+            str(height),
+            "-c",
+            str(ROOT),
+            "exec " + shlex.join(argv),
+        )
+        return name, int(out.strip()), started
+
+    def capture(self, name: str) -> str:
+        return self._tmux("capture-pane", "-p", "-t", name, check=False)
+
+    def keys(self, name: str, *keys: str) -> None:
+        self._tmux("send-keys", "-t", name, *keys, check=False)
+
+    def wait_for(
+        self,
+        name: str,
+        pid: int,
+        found: Callable[[str], bool],
+        since: float,
+        timeout: float,
+    ) -> tuple[float | None, str]:
+        """Poll the pane until ``found(screen)``; (seconds since ``since`` or None, screen)."""
+        deadline = time.perf_counter() + timeout
+        screen = ""
+        while True:
+            screen = self.capture(name)
+            now = time.perf_counter()
+            if found(screen):
+                return now - since, screen
+            if now > deadline or not proc_alive(pid):
+                return None, screen
+            time.sleep(self.poll)
+
+    def quit(self, name: str, pid: int, keys: tuple[str, ...], timeout: float = 15.0) -> float:
+        """Send the quit keys; seconds until the process is gone (killed after ``timeout``)."""
+        started = time.perf_counter()
+        self.keys(name, *keys)
+        while proc_alive(pid) and time.perf_counter() - started < timeout:
+            time.sleep(0.01)
+        took = time.perf_counter() - started
+        if proc_alive(pid):
+            print(f"   process {pid} did not quit within {timeout:g} s; terminating it")
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+                for _ in range(300):
+                    if not proc_alive(pid):
+                        break
+                    time.sleep(0.01)
+        self._tmux("kill-session", "-t", name, check=False)
+        return took
+
+
+@dataclass
+class Launch:
+    shown: float | None
+    """Seconds from launch to the needle on screen (None: never)."""
+    rows: float | None = None
+    settled: float | None = None
+    hwm_mb: float | None = None
+    quit_s: float | None = None
+    screen: str = ""
+
+
+def launch_once(
+    tmux: Tmux,
+    argv: list[str],
+    needle: str,
+    quit_keys: tuple[str, ...],
+    *,
+    rows_needle: str | None = None,
+    settle: bool = False,
+    after: Callable[[str, int], None] | None = None,
+    timeout: float = 30.0,
+) -> Launch:
+    name, pid, started = tmux.launch(argv)
+    result = Launch(None)
+    try:
+        result.shown, result.screen = tmux.wait_for(
+            name, pid, lambda s: needle in s, started, timeout
+        )
+        if result.shown is not None and rows_needle is not None:
+            result.rows, result.screen = tmux.wait_for(
+                name, pid, lambda s: rows_needle in events_pane(s), started, timeout
+            )
+        if settle and proc_alive(pid):
+            waiting = time.perf_counter()
+            result.settled = waiting - started + wait_cpu_idle(pid, timeout=10.0)
+        if after is not None and proc_alive(pid):
+            after(name, pid)
+        hwm = proc_status_kb(pid, "VmHWM")
+        result.hwm_mb = None if hwm is None else hwm / 1024
+    finally:
+        if proc_alive(pid):
+            result.quit_s = tmux.quit(name, pid, quit_keys)
+    return result
+
+
+def events_pane(screen: str) -> str:
+    """The part of a captured dashboard below the Events pane's top border."""
+    lines = screen.splitlines()
+    for index, line in enumerate(lines):
+        column = line.find("─ Events ")
+        if column != -1:
+            start = line.rfind("╭", 0, column)
+            return "\n".join(rest[max(0, start) :] for rest in lines[index + 1 :])
+    return ""
+
+
+def launch_series(
+    tmux: Tmux,
+    label: str,
+    argv: list[str],
+    needle: str,
+    quit_keys: tuple[str, ...],
+    runs: int,
+    settle: bool = False,
+) -> list[Launch]:
+    launch_once(tmux, argv, needle, quit_keys)  # warm-up: page cache, .pyc files
+    results = [launch_once(tmux, argv, needle, quit_keys, settle=settle) for _ in range(runs)]
+    shown = [r.shown for r in results if r.shown is not None]
+    print(f"{label:<34}{spread(shown)}")
+    if len(shown) < len(results):
+        print(f"   {len(results) - len(shown)} run(s) never showed {needle!r}; last screen:")
+        print(results[-1].screen)
+    return results
+
+
+def bench_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAVUS_MONITOR_")}
+    env["XDG_CONFIG_HOME"] = str(home / "config")
+    env["XDG_DATA_HOME"] = str(home / "xdg-data")
+    env.setdefault("COLORTERM", "truecolor")
+    return env
+
+
+def monitor_argv(data_dir: Path, db: Path | None = None) -> list[str]:
+    argv = [sys.executable, "-m", "tavus_monitor", "--port", "0", "--no-tunnel"]
+    argv += ["--data-dir", str(data_dir)]
+    return argv + (["--db", str(db)] if db is not None else [])
+
+
+# ------------------------------------------------------ part 1: launch → URL
+
+
+def part_launch(tmux: Tmux, home: Path, runs: int, report: Report) -> list[Launch]:
+    section(f"1. launch → text on screen (tmux {SIZE[0]}×{SIZE[1]}, poll {tmux.poll * 1000:g} ms)")
+    py = [sys.executable]
+    launch_series(
+        tmux, "bare python -c print", [*py, "-c", BARE_PYTHON], BARE_PYTHON_NEEDLE, ("Enter",), runs
+    )
+    launch_series(
+        tmux,
+        "bare textual App + Static",
+        [*py, "-c", BARE_TEXTUAL],
+        BARE_TEXTUAL_NEEDLE,
+        ("q",),
+        runs,
+    )
+    data_dir = home / "launch-data"
+    monitor = launch_series(
+        tmux,
+        "tavus-monitor: Callback URL",
+        monitor_argv(data_dir),
+        URL_NEEDLE,
+        ("q",),
+        runs,
+        settle=True,
+    )
+    quits = [r.quit_s for r in monitor if r.quit_s is not None]
+    hwm = [r.hwm_mb for r in monitor if r.hwm_mb is not None]
+    settled = [r.settled for r in monitor if r.settled is not None]
+    if settled:
+        print(f"{'  … CPU idle after start':<34}median {statistics.median(settled):.3f} s")
+    if hwm:
+        print(f"{'  … peak RSS (empty store)':<34}median {statistics.median(hwm):.0f} MB")
+    if quits:
+        print(f"{'  … q → process gone':<34}median {statistics.median(quits):.3f} s")
+    report.add(
+        "launch → callback URL on screen (median)",
+        median_or_none([r.shown for r in monitor if r.shown is not None]),
+        TARGET_URL_S,
+        "s",
+    )
+    return monitor
+
+
+# ---------------------------------------------------- part 2: 100k history
+
+
+def filled_history(cache_dir: Path, count: int, rebuild: bool) -> Path:
+    """A store of ``count`` realistic events, filled once and kept in ``cache_dir``."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from queries import fill
+
+    from tavus_monitor.store import SCHEMA_VERSION, Store
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / f"history-{count}-s{SCHEMA_VERSION}-v{CACHE_VERSION}.db"
+    if path.exists() and not rebuild:
+        print(f"history: reusing {path} ({path.stat().st_size / 1e6:.0f} MB)")
+        return path
+    partial = path.with_suffix(".partial")
+    for stale in cache_dir.glob(partial.name + "*"):
+        stale.unlink()
+    print(f"history: filling {count:,} events into {path} (once) …", flush=True)
+    with Store(partial) as store:
+        rate = fill(store, count)
+    partial.replace(path)
+    print(f"history: {rate:,.0f} events/s, {path.stat().st_size / 1e6:.0f} MB")
+    return path
+
+
+def part_history(
+    tmux: Tmux, home: Path, db: Path, runs: int, report: Report, empty: list[Launch]
+) -> None:
+    from tavus_monitor.store import EventQuery, Store
+
+    with Store(db) as store:
+        newest = store.rows(EventQuery(limit=1))[0]
+        total = store.counts().events
+    needle = newest.summary[:30]
+    section(f"2. start-up with {total:,} stored events (tmux, --db {db.name})")
+    print(f"newest row: #{newest.id} {newest.summary!r}; waiting for {needle!r} in Events")
+    keys: list[tuple[str, float | None]] = []
+
+    def steady_pane(name: str) -> str:
+        """The Events pane once it stopped changing for 100 ms (at most 2 s)."""
+        pane, deadline = events_pane(tmux.capture(name)), time.perf_counter() + 2
+        while time.perf_counter() < deadline:
+            time.sleep(0.1)
+            now = events_pane(tmux.capture(name))
+            if now == pane:
+                break
+            pane = now
+        return pane
+
+    def scroll(name: str, pid: int) -> None:
+        for key in ("End", "PageDown", "PageDown", "PageDown", "Home"):
+            before = steady_pane(name)
+            started = time.perf_counter()
+            tmux.keys(name, key)
+            took, _ = tmux.wait_for(
+                name, pid, lambda s, b=before: events_pane(s) != b, started, 5.0
+            )
+            keys.append((key, took))
+
+    argv = monitor_argv(home / "history-data", db)
+    launch_once(tmux, argv, URL_NEEDLE, ("q",), rows_needle=needle)  # warm-up
+    results = []
+    for run in range(runs):
+        results.append(
+            launch_once(
+                tmux,
+                argv,
+                URL_NEEDLE,
+                ("q",),
+                rows_needle=needle,
+                settle=True,
+                after=scroll if run == runs - 1 else None,
+            )
+        )
+    url = [r.shown for r in results if r.shown is not None]
+    rows = [r.rows for r in results if r.rows is not None]
+    hwm = [r.hwm_mb for r in results if r.hwm_mb is not None]
+    settled = [r.settled for r in results if r.settled is not None]
+    quits = [r.quit_s for r in results if r.quit_s is not None]
+    print(f"{'Callback URL on screen':<34}{spread(url)}")
+    print(f"{'newest row in Events':<34}{spread(rows)}")
+    if len(rows) < len(results):
+        print("   the newest row never showed; last screen:\n" + results[-1].screen)
+    empty_url = median_or_none([r.shown for r in empty if r.shown is not None])
+    if empty_url is not None and rows:
+        print(f"{'  … baseline: empty store URL':<34}median {empty_url:.3f} s")
+    if settled:
+        print(f"{'  … CPU idle after start':<34}median {statistics.median(settled):.3f} s")
+    empty_hwm = [r.hwm_mb for r in empty if r.hwm_mb is not None]
+    if hwm:
+        baseline = f" (empty store: {statistics.median(empty_hwm):.0f} MB)" if empty_hwm else ""
+        print(
+            f"{'  … peak RSS (VmHWM)':<34}median {statistics.median(hwm):.0f} MB, "
+            f"max {max(hwm):.0f} MB{baseline}"
+        )
+    if quits:
+        print(f"{'  … q → process gone':<34}median {statistics.median(quits):.3f} s")
+    if keys:
+        print(
+            "  … key → Events pane changed: "
+            + ", ".join(f"{key} {fmt_ms(took)}" for key, took in keys)
+        )
+    report.add(
+        f"{total // 1000}k history: newest row on screen (median)",
+        median_or_none(rows),
+        TARGET_HISTORY_S,
+        "s",
+    )
+    report.add(
+        f"{total // 1000}k history: peak RSS (max)",
+        max(hwm) if hwm else None,
+        TARGET_HISTORY_RSS_MB,
+        "MB",
+    )
+
+
+# ------------------------------------------------- in-process frame watching
+
+
+class Frames:
+    """Wraps ``app._display``: stamps every frame and lets callers wait for one."""
+
+    def __init__(self, app: Any) -> None:
+        from textual._compositor import CompositorUpdate
+
+        self.app = app
+        self.count = 0
+        self.bytes = 0
+        self.listeners: list[Callable[[float, Any, str], None]] = []
+        original = app._display
+
+        def display(screen: Any, renderable: Any) -> None:
+            original(screen, renderable)
+            if renderable is None or app._batch_count:
+                return
+            # The headless driver drops frames; encode them as a terminal driver would.
+            data = (
+                renderable.render_segments(app.console)
+                if isinstance(renderable, CompositorUpdate)
+                else ""
+            )
+            now = time.monotonic()
+            self.count += 1
+            self.bytes += len(data)
+            for listener in list(self.listeners):
+                listener(now, screen, data)
+
+        app._display = display
+
+    async def until(
+        self, found: Callable[[Any, str], bool], start: Awaitable[Any] | None, limit: float
+    ) -> float | None:
+        """Await ``start``; return seconds from before it to the first frame where found."""
+        loop = asyncio.get_running_loop()
+        hit: asyncio.Future[float] = loop.create_future()
+
+        def listener(now: float, screen: Any, data: str) -> None:
+            if not hit.done() and found(screen, ANSI.sub("", data)):
+                hit.set_result(now)
+
+        self.listeners.append(listener)
+        started = time.monotonic()
+        try:
+            if start is not None:
+                await start
+            return await asyncio.wait_for(hit, limit) - started
+        except TimeoutError:
+            return None
+        finally:
+            self.listeners.remove(listener)
+
+
+async def settle_loop(limit: float = 20.0, quiet: float = 0.5, tick: float = 0.02) -> float:
+    """Seconds until the event loop has run ``quiet`` s with no tick late by > 10 ms."""
+    started = last_late = time.monotonic()
+    while time.monotonic() - started < limit:
+        before = time.monotonic()
+        await asyncio.sleep(tick)
+        now = time.monotonic()
+        if now - before - tick > 0.01:
+            last_late = now
+        elif now - last_late >= quiet:
+            return last_late - started
+    return limit
+
+
+def monitor_settings(data_dir: Path, db: Path | None = None) -> Any:
+    from tavus_monitor.settings import Settings
+
+    return Settings(port=0, port_explicit=True, data_dir=data_dir, db=db, no_tunnel=True)
+
+
+# ------------------------------------------------ part 3: POST → screen
+
+
+async def run_post_client(url: str, rate: float, count: int, warmup: int) -> None:
+    """The load generator (its own process): prints one JSON object with every send."""
+    import httpx
+
+    from tavus_monitor import samples
+
+    total = warmup + count
+    bodies: list[bytes] = []
+    for conversation in range(math.ceil(total / len(CONVERSATION_NAMES))):
+        rendered = samples.render_many(
+            list(CONVERSATION_NAMES), conversation_id=f"clat{conversation:08d}", webhook_url=url
+        )
+        bodies.extend(sample.body for sample in rendered)
+    sends: list[list[float]] = [[0.0, 0.0, 0.0] for _ in range(total)]
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    headers = {"content-type": "application/json"}
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        await client.get(url.split("/webhook")[0] + "/healthz")  # open one connection
+
+        async def post(index: int) -> None:
+            sent = time.monotonic()
+            answer = await client.post(url, content=bodies[index], headers=headers)
+            sends[index] = [sent, time.monotonic(), float(answer.status_code)]
+
+        tasks = []
+        start = time.monotonic() + 0.05
+        for index in range(total):
+            delay = start + index / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(post(index)))
+        await asyncio.gather(*tasks)
+    late = max(s[0] - (start + i / rate) for i, s in enumerate(sends))
+    print(json.dumps({"sends": sends, "names": CONVERSATION_NAMES, "late": late}))
+
+
+async def part_latency(
+    home: Path, rate: float, seconds: float, warmup: int, report: Report
+) -> None:
+    from textual.widgets._toast import Toast
+
+    from tavus_monitor.store import EventQuery
+    from tavus_monitor.tui.app import MonitorApp
+
+    count = int(rate * seconds)
+    total = warmup + count
+    section(
+        f"3. POST → row on screen: {count} callbacks at {rate:g}/s "
+        f"(+{warmup} warm-up), client in its own process, app headless {SIZE[0]}×{SIZE[1]}"
+    )
+    app = MonitorApp(monitor_settings(home / "latency-data"))
+    applied: dict[int, float] = {}
+    painted: dict[int, float] = {}
+    async with app.run_test(size=SIZE, notifications=True, tooltips=True) as pilot:
+        frames = Frames(app)
+        await app.ready.wait()
+        await settle_loop(limit=5)
+        main_screen = app.screen
+        state = {"painted": 0}
+
+        def on_frame(now: float, screen: Any, data: str) -> None:
+            if screen is main_screen and app.last_shown_id > state["painted"]:
+                for event_id in range(state["painted"] + 1, app.last_shown_id + 1):
+                    painted[event_id] = now
+                state["painted"] = app.last_shown_id
+
+        frames.listeners.append(on_frame)
+
+        async def watch_applied() -> None:
+            next_id = 1
+            while next_id <= total:
+                await app.wait_until_shown(next_id)
+                now = time.monotonic()
+                for event_id in range(next_id, app.last_shown_id + 1):
+                    applied[event_id] = now
+                next_id = app.last_shown_id + 1
+
+        lags: list[float] = []
+        toasts = [0]
+
+        async def probe_loop() -> None:
+            # How late a 5 ms timer fires: the event loop's stalls during the run.
+            while True:
+                before = time.monotonic()
+                await asyncio.sleep(0.005)
+                lags.append(time.monotonic() - before - 0.005)
+                if len(lags) % 20 == 0:
+                    toasts[0] = max(toasts[0], len(main_screen.query(Toast)))
+
+        watcher = asyncio.create_task(watch_applied())
+        probe = asyncio.create_task(probe_loop())
+        frames_before, bytes_before = frames.count, frames.bytes
+        cpu_before, loop_cpu_before = time.process_time(), time.thread_time()
+        client = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(SCRIPT),
+            "--post-client",
+            app.monitor.local_url,
+            "--rate",
+            str(rate),
+            "--count",
+            str(count),
+            "--warmup",
+            str(warmup),
+            stdout=asyncio.subprocess.PIPE,
+            cwd=str(ROOT),
+        )
+        out, _ = await asyncio.wait_for(client.communicate(), timeout=seconds + 60)
+        sent = json.loads(out)
+        try:
+            await asyncio.wait_for(watcher, timeout=15)
+        except TimeoutError:
+            print(f"   only {len(applied)} of {total} events reached the panes")
+        await asyncio.sleep(0.2)  # the frame after the last batch
+        probe.cancel()
+        cpu = time.process_time() - cpu_before
+        loop_cpu = time.thread_time() - loop_cpu_before
+        frames_used = frames.count - frames_before
+        frame_bytes = frames.bytes - bytes_before
+        assert app.monitor.store is not None
+        rows = await asyncio.to_thread(app.monitor.store.rows, EventQuery(limit=total + 100))
+        await pilot.press("q")
+    ids = {(row.conversation_id, row.event_type): row.id for row in rows}
+    names = sent["names"]
+    to_screen, to_panes, to_ack, failed = [], [], [], 0
+    for index, (t_send, t_ack, status) in enumerate(sent["sends"]):
+        if index < warmup:
+            continue
+        event_id = ids.get((f"clat{index // len(names):08d}", names[index % len(names)]))
+        if status != 200 or event_id is None or event_id not in painted:
+            failed += 1
+            continue
+        to_screen.append(painted[event_id] - t_send)
+        to_panes.append(applied.get(event_id, painted[event_id]) - t_send)
+        to_ack.append(t_ack - t_send)
+
+    def line(label: str, values: list[float]) -> None:
+        if values:
+            print(
+                f"{label:<34}p50 {percentile(values, 50) * 1000:6.1f} ms   "
+                f"p99 {percentile(values, 99) * 1000:6.1f} ms   max {max(values) * 1000:6.1f} ms"
+            )
+
+    line("POST → 200 (stored; baseline)", to_ack)
+    line("POST → app.last_shown_id", to_panes)
+    line("POST → next frame (on screen)", to_screen)
+    line("  … event loop stall (5 ms timer)", lags)
+    print(
+        f"{'  … app CPU per callback':<34}{cpu / total * 1000:.2f} ms "
+        f"({loop_cpu / total * 1000:.2f} ms on the event loop thread; warm-up included)"
+    )
+    print(
+        f"{'  … frames':<34}{frames_used} in the run ({frame_bytes / 1e6:.1f} MB of terminal "
+        f"output); client at most {sent['late'] * 1000:.1f} ms behind schedule; "
+        f"{failed} lost or failed; at most {toasts[0]} toasts alive"
+    )
+    report.add(
+        f"POST → screen p99 at {rate:g}/s",
+        percentile(to_screen, 99) * 1000 if to_screen and not failed else None,
+        TARGET_P99_MS,
+        "ms",
+    )
+
+
+# --------------------------------------------------- part 4: the inspector
+
+
+def big_transcript(megabytes: float) -> bytes:
+    """A transcription_ready body of about ``megabytes`` MB: the sample's turns, many times."""
+    from tavus_monitor import samples
+
+    data = samples.load("application.transcription_ready")
+    transcript = data["properties"]["transcript"]
+    system, turns = transcript[0], transcript[1:]
+    out: list[dict[str, Any]] = [system]
+    size, target, index = 0, int(megabytes * 1024 * 1024), 0
+    while size < target:
+        turn = dict(turns[index % len(turns)])
+        turn["content"] = f"{turn['content']} (turn {index})"
+        if "seconds_from_start" in turn:
+            turn["seconds_from_start"] = round(index * 2.5, 1)
+        out.append(turn)
+        size += len(json.dumps(turn)) + 2
+        index += 1
+    data["properties"]["transcript"] = out
+    data["conversation_id"] = "cbigtranscript1"
+    return json.dumps(data).encode()
+
+
+async def part_inspector(home: Path, megabytes: float, report: Report) -> None:
+    from tavus_monitor import samples
+    from tavus_monitor.store import Delivery, Store
+    from tavus_monitor.tui.app import MonitorApp
+    from tavus_monitor.tui.screens.inspector import InspectorScreen
+
+    data_dir = home / "inspector-data"
+    db = data_dir / "events.db"
+    big = big_transcript(megabytes)
+    cases: list[tuple[str, int, str, int]] = []
+    with Store(db) as store:
+        small_id = 0
+        for conversation in ("cinspect0001", "cinspect0002"):
+            rendered = samples.render_many(list(CONVERSATION_NAMES), conversation_id=conversation)
+            for sample in rendered:
+                event = store.submit(Delivery(body=sample.body, received_at=time.time())).result()
+                if sample.name == "application.transcription_ready":
+                    small_id = event.id
+                    small = (
+                        f"~{len(sample.body) / 1000:.0f} KB transcript (baseline)",
+                        event.id,
+                        event.summary,
+                        len(sample.body),
+                    )
+        event = store.submit(Delivery(body=big, received_at=time.time())).result()
+        cases = [small, (f"{len(big) / 1e6:.1f} MB transcript", event.id, event.summary, len(big))]
+    assert small_id
+    section(f"4. inspector (in-process, headless {SIZE[0]}×{SIZE[1]})")
+    print(f"big event: #{cases[1][1]} {cases[1][2]!r}")
+    started = time.monotonic()
+    app = MonitorApp(monitor_settings(data_dir, db))
+    results: dict[str, list[float | None]] = {}
+    async with app.run_test(size=SIZE, notifications=True, tooltips=True) as pilot:
+        frames = Frames(app)
+        await app.ready.wait()
+        ready = time.monotonic() - started
+        settled = await settle_loop()
+        print(
+            f"{'dashboard ready, then settled':<34}{ready:.3f} s, +{settled:.3f} s "
+            "(the big conversation is the newest: the Transcripts pane shows it)"
+        )
+        for label, event_id, summary, _ in cases:
+
+            def inspector(screen: Any, text: str, needle: str) -> bool:
+                return isinstance(screen, InspectorScreen) and needle in text
+
+            async def open_it(event_id: int = event_id) -> None:
+                app.open_inspector(event_id)
+
+            summary_s = await frames.until(
+                lambda s, t, n="summary  " + summary[:20]: inspector(s, t, n), open_it(), 30
+            )
+            json_s = await frames.until(
+                lambda s, t: inspector(s, t, '"replica_id": "r79e'), pilot.press("2"), 90
+            )
+            tree_s = await frames.until(
+                lambda s, t: inspector(s, t, "webhook_url: "), pilot.press("3"), 60
+            )
+            results[label] = [summary_s, json_s, tree_s]
+            await pilot.press("escape")
+            await settle_loop(limit=30)
+        await pilot.press("q")
+    print(f"{'':<34}{'Summary':>10}{'JSON (2)':>12}{'Tree (3)':>12}")
+    for label, (summary_s, json_s, tree_s) in results.items():
+        print(f"{label:<34}{fmt_s(summary_s):>10}{fmt_s(json_s):>12}{fmt_s(tree_s):>12}")
+    summary_s, json_s, tree_s = results[cases[1][0]]
+    name = f"{megabytes:g} MB transcript"
+    report.add(f"{name}: inspector Summary on screen", summary_s, TARGET_INSPECTOR_S, "s")
+    report.add(f"{name}: JSON tab on screen", json_s, TARGET_INSPECTOR_S, "s", spec=False)
+    report.add(f"{name}: Tree tab on screen", tree_s, TARGET_INSPECTOR_S, "s", spec=False)
+
+
+# --------------------------------------------------------------------- main
+
+
+def print_report(report: Report) -> bool:
+    section("targets")
+    passed = True
+    for verdict in report.verdicts:
+        word = {True: "PASS", False: "FAIL", None: "FAIL (not measured)"}[verdict.ok]
+        if verdict.spec:
+            passed = passed and bool(verdict.ok)
+        else:
+            word += "  (extra, not a spec target)"
+        print(f"{verdict.name:<46}{verdict.measured:>10}  {verdict.target:<10}{word}")
+    return passed
+
+
+def header() -> None:
+    load = os.getloadavg()
+    versions = ", ".join(
+        f"{name} {metadata.version(name)}" for name in ("textual", "rich", "uvicorn", "httpx")
+    )
+    print(
+        f"python {platform.python_version()}, {versions}; {os.cpu_count()} CPUs; "
+        f"load {load[0]:.2f} {load[1]:.2f}"
+    )
+    if load[0] > 0.5:
+        print("warning: the machine is busy; figures may be disturbed")
+    if cpu_pressure() is None:
+        print("(no /proc/pressure/cpu: CPU contention during each part is not reported)")
+
+
+@contextlib.contextmanager
+def workspace(keep: bool) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="tavus-monitor-bench-tui-"))
+    try:
+        yield path
+    finally:
+        if keep:
+            print(f"kept {path}")
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="timed launches per target (3)")
+    parser.add_argument("--rate", type=float, default=100.0, help="callbacks/s (100)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds of load (5)")
+    parser.add_argument("--warmup", type=int, default=40, help="callbacks before timing (40)")
+    parser.add_argument("--history", type=int, default=100_000, help="stored events (100000)")
+    parser.add_argument("--transcript-mb", type=float, default=5.0, help="inspector body MB (5)")
+    parser.add_argument("--poll-ms", type=float, default=20.0, help="tmux capture interval (20)")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "tavus-monitor-bench",
+        help="where the filled history store is kept between runs",
+    )
+    parser.add_argument("--rebuild", action="store_true", help="refill the cached history")
+    parser.add_argument(
+        "--only",
+        choices=("launch", "latency", "history", "inspector"),
+        action="append",
+        help="run only these parts (repeatable)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target FAILs")
+    parser.add_argument("--post-client", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.post_client:
+        asyncio.run(run_post_client(args.post_client, args.rate, args.count, args.warmup))
+        return 0
+    parts = set(args.only or ("launch", "latency", "history", "inspector"))
+    header()
+    report = Report()
+    started = time.perf_counter()
+    with workspace(args.keep) as home:
+        history = None
+        if "history" in parts:
+            history = filled_history(args.cache_dir, args.history, args.rebuild)
+        empty: list[Launch] = []
+        if {"launch", "history"} & parts:
+            if shutil.which("tmux") is None:
+                print("tmux is not installed: skipping the launch and history parts")
+            else:
+                tmux = Tmux(bench_env(home), args.poll_ms / 1000)
+                try:
+                    tmux.start()
+                    if "launch" in parts:
+                        with pressure_note():
+                            empty = part_launch(tmux, home, args.runs, report)
+                    if history is not None:
+                        with pressure_note():
+                            part_history(tmux, home, history, args.runs, report, empty)
+                finally:
+                    tmux.close()
+        if "latency" in parts:
+            with pressure_note():
+                asyncio.run(part_latency(home, args.rate, args.seconds, args.warmup, report))
+        if "inspector" in parts:
+            with pressure_note():
+                asyncio.run(part_inspector(home, args.transcript_mb, report))
+    passed = print_report(report)
+    print(f"\nwhole run: {time.perf_counter() - started:.0f} s")
+    return 1 if args.check and not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
