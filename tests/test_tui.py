@@ -611,6 +611,7 @@ async def test_a_busy_explicit_port_is_explained_and_the_app_keeps_running(
         taken.listen()
         port = taken.getsockname()[1]
         busy = replace(settings, port=port, port_explicit=True)
+        store_history(busy, [json.dumps({"replica_id": "r1", "status": "ready"}).encode()], 1.0)
         async with running(busy) as dash:
             bar = dash.app.query_one(UrlBar)
             assert not bar.state.server_ok
@@ -619,6 +620,8 @@ async def test_a_busy_explicit_port_is_explained_and_the_app_keeps_running(
             assert sentence in dash.text()
             assert "not available yet" in dash.text()
             assert dash.app.is_running
+            # History stays browsable: what the other monitor stored is on the panes.
+            assert [row.id for row in dash.app.query_one("#events", RowList).rows] == [1]
             await dash.press("question_mark")
             assert isinstance(dash.app.screen, HelpScreen)
             await dash.press("escape", "c")

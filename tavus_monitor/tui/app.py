@@ -86,6 +86,7 @@ class MonitorApp(App[int]):
         self._filter_target: Widget | None = None
         self._touched_conversations: set[str] = set()
         self._rejections_seen = 0
+        self._history_store: Store | None = None
         self._tunnel_state = TunnelState.STARTING
         self.ready = asyncio.Event()
         """Set once the server listens (or failed to): tests and benchmarks await it."""
@@ -157,6 +158,7 @@ class MonitorApp(App[int]):
                 timeout=30,
                 markup=False,
             )
+            await self._browse_history_only()
             self.ready.set()
             return
         assert monitor.store is not None
@@ -167,6 +169,22 @@ class MonitorApp(App[int]):
         while (message := await subscription.get()) is not None:
             self._apply([message, *subscription.drain()])
             await asyncio.sleep(BATCH_INTERVAL)
+
+    async def _browse_history_only(self) -> None:
+        """With no server, still show what is stored, so history stays browsable."""
+        path = self.settings.db_path
+        if path is None or not path.exists():
+            return
+        try:
+            self._history_store = await asyncio.to_thread(Store, path)
+        except Exception:  # a broken or newer database: the error line already says why
+            return
+        self._attach_store(self._history_store)
+
+    @property
+    def store(self) -> Store | None:
+        """The store the panes read: the running monitor's, or history alone."""
+        return self.monitor.store or self._history_store
 
     def _attach_store(self, store: Store) -> None:
         self.query_one("#system", RowList).attach(store)
@@ -441,14 +459,14 @@ class MonitorApp(App[int]):
         self.push_screen(HelpScreen())
 
     def action_rejected(self) -> None:
-        if self.monitor.store is not None:
-            self.push_screen(RejectedScreen(self.monitor.store))
+        if self.store is not None:
+            self.push_screen(RejectedScreen(self.store))
 
     def action_log(self) -> None:
         self.push_screen(LogScreen(self.settings.data_dir / LOG_FILE))
 
     def action_conversations(self) -> None:
-        if self.monitor.store is None:
+        if self.store is None:
             return
 
         async def chosen(conversation_id: str | None) -> None:
@@ -457,11 +475,11 @@ class MonitorApp(App[int]):
                 await pane.select(conversation_id)
                 pane.query_one(TranscriptView).focus()
 
-        self.push_screen(ConversationsScreen(self.monitor.store), chosen)
+        self.push_screen(ConversationsScreen(self.store), chosen)
 
     def open_inspector(self, event_id: int) -> None:
-        if self.monitor.store is not None:
-            self.push_screen(InspectorScreen(self.monitor.store, event_id))
+        if self.store is not None:
+            self.push_screen(InspectorScreen(self.store, event_id))
 
     @on(RowList.Opened)
     def _row_opened(self, message: RowList.Opened) -> None:
@@ -488,7 +506,15 @@ class MonitorApp(App[int]):
         self.query_one(UrlBar).state.server = "stopping…"
         self.query_one(UrlBar).show()
         await self.monitor.stop()
+        if self._history_store is not None:
+            await asyncio.to_thread(self._history_store.close)
         self.exit(0)
+
+    async def on_unmount(self) -> None:
+        """However the app ends, leave no server, agent or open database behind."""
+        await self.monitor.stop()
+        if self._history_store is not None:
+            await asyncio.to_thread(self._history_store.close)
 
     # ---------------------------------------------------- command palette
 
