@@ -12,6 +12,7 @@ import contextlib
 import json
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -180,6 +181,20 @@ def transcript_turns(properties: dict[str, Any]) -> list[Turn]:
             )
         )
     return turns
+
+
+def transcript_roles(properties: dict[str, Any]) -> Counter[str]:
+    """How many turns each role has, counted as :func:`transcript_turns` would.
+
+    For summaries: it builds no turns (no time parsing), so classifying a long
+    transcript on the event loop stays cheap.
+    """
+    raw_turns = properties.get("transcript")
+    if not isinstance(raw_turns, list):
+        return Counter()
+    return Counter(
+        as_text(raw.get("role")) or "unknown" for raw in raw_turns if isinstance(raw, dict)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
 from typing import Any
@@ -59,6 +59,9 @@ class Classification:
     occurred_at: float | None = None
     """The time the payload itself gives, if any (epoch seconds)."""
     severity: Severity = Severity.INFO
+
+    parsed: ParsedBody | None = field(default=None, compare=False, repr=False)
+    """The parse ``classify`` made, handed on so the stored Event does not parse again."""
 
     @property
     def is_join(self) -> bool:
@@ -148,13 +151,14 @@ def classify(body: bytes, headers: Iterable[tuple[str, str]] = ()) -> Classifica
     """Decide what a delivery is. Pure and total: never raises, never does I/O."""
     parsed = parse_json(body, header(headers, "content-type"))
     if parsed.error is not None:
-        return _malformed(parsed.error)
+        return replace(_malformed(parsed.error), parsed=parsed)
     value = parsed.value
     if not isinstance(value, dict):
         kind = type(value).__name__
         names = {"list": "an array", "str": "a string", "NoneType": "null", "bool": "a boolean"}
-        return _malformed(f"JSON {names.get(kind, 'a number')}, not an object")
-    return classify_object(value)
+        reason = f"JSON {names.get(kind, 'a number')}, not an object"
+        return replace(_malformed(reason), parsed=parsed)
+    return replace(classify_object(value), parsed=parsed)
 
 
 def classify_object(payload: Mapping[str, Any]) -> Classification:
@@ -292,11 +296,11 @@ def _conversation_summary(family: Family, event_type: str, obj: dict[str, Any]) 
         )
         return f"shutdown: {shown}"
     if event_type == cb.TRANSCRIPTION_READY:
-        analysis = cb.analyse_transcript(cb.transcript_turns(props))
+        roles = cb.transcript_roles(props)
+        user, assistant, tool = roles["user"], roles["assistant"], roles["tool"]
         return (
-            f"transcript: {analysis.total_turns} turns "
-            f"({analysis.user_turns} user, {analysis.assistant_turns} assistant"
-            + (f", {analysis.tool_turns} tool" if analysis.tool_turns else "")
+            f"transcript: {user + assistant} turns ({user} user, {assistant} assistant"
+            + (f", {tool} tool" if tool else "")
             + ")"
         )
     if event_type == cb.RECORDING_READY:

@@ -40,6 +40,10 @@ def _reject_constant(name: str) -> Any:
     raise _NonStandardConstant(name)
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+"""Built once: ``json.loads`` with a keyword argument builds a new decoder per call."""
+
+
 def parse_json(body: bytes, content_type: str | None = None) -> ParsedBody:
     """Parse ``body`` as strict JSON (RFC 8259), never raising.
 
@@ -55,7 +59,7 @@ def parse_json(body: bytes, content_type: str | None = None) -> ParsedBody:
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = _DECODER.decode(text)
     except _NonStandardConstant as exc:
         return ParsedBody(None, f"not valid JSON: {exc.name} is not a JSON number")
     except json.JSONDecodeError as exc:

@@ -28,6 +28,10 @@ _TERMINAL_ACTIVE = re.compile(
 )
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""Built once: ``json.dumps`` with keyword arguments builds a new encoder per call."""
+
+
 def iso_time(epoch: float) -> str:
     return (
         datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -61,10 +65,10 @@ def event_line(event: Event) -> str:
     """One JSON line (no trailing newline) for ``event``."""
     record = event_record(event)
     try:
-        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        text = _ENCODER.encode(record)
     except (RecursionError, ValueError):
         # A payload nested too deeply to re-encode: give the bytes instead.
         record["payload"] = None
         record["body"] = event.body.decode("utf-8", errors="replace")
-        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        text = _ENCODER.encode(record)
     return _TERMINAL_ACTIVE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)

@@ -120,7 +120,7 @@ def create_app(
             headers=headers,
             received_at=received_at,
             remote_addr=request.client.host if request.client else None,
-            path=redact_path(request.url.path),
+            path=redact_path(request.scope["path"]),  # request.url builds a whole URL
         )
         try:
             event = await store.append(delivery, classify(body, headers))

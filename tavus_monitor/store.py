@@ -178,7 +178,20 @@ class ConversationRow:
 class _Job:
     kind: str  # "event" or "rejection"
     data: Any
-    future: concurrent.futures.Future[Any]
+    future: concurrent.futures.Future[Any] | asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop | None = None
+    """The loop owning ``future`` when it is an asyncio future."""
+
+
+def _settle(pairs: list[tuple[asyncio.Future[Any], object]]) -> None:
+    """On the loop: resolve the futures of one committed batch (skipping cancelled ones)."""
+    for future, outcome in pairs:
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
 
 def _connect(target: str, *, uri: bool) -> sqlite3.Connection:
@@ -220,6 +233,8 @@ class Store:
             self._reader_lock if path is None else contextlib.nullcontext()
         )
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._outbox: list[_Job] = []
+        """Jobs queued on the event loop in this iteration, not yet given to the writer."""
         self._commit_listeners: list[Callable[[list[Event], list[Rejection]], None]] = []
         self._closed = False
         self._writer = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
@@ -255,6 +270,7 @@ class Store:
         if self._closed:
             return
         self._closed = True
+        self._flush_outbox()
         self._jobs.put(None)
         self._writer.join()
         self._writer_db.close()
@@ -281,7 +297,10 @@ class Store:
         self, delivery: Delivery, classification: Classification | None = None
     ) -> Event:
         """Store a delivery and return its Event once it is committed."""
-        return await asyncio.wrap_future(self.submit(delivery, classification))
+        if classification is None:
+            classification = classify(delivery.body, delivery.headers)
+        event: Event = await self._submit_async("event", (delivery, classification))
+        return event
 
     async def reject(
         self,
@@ -295,7 +314,8 @@ class Store:
     ) -> Rejection:
         """Keep a line about a refused request (its body is not kept)."""
         data = (time.time(), method, path, remote_addr, size, status, reason)
-        return await asyncio.wrap_future(self._submit("rejection", data))
+        rejection: Rejection = await self._submit_async("rejection", data)
+        return rejection
 
     def _submit(self, kind: str, data: Any) -> concurrent.futures.Future[Any]:
         if self._closed:
@@ -303,6 +323,42 @@ class Store:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._jobs.put(_Job(kind, data, future))
         return future
+
+    def _submit_async(self, kind: str, data: Any) -> asyncio.Future[Any]:
+        """Queue a job from the event loop; the future is settled on the loop."""
+        if self._closed:
+            raise StoreError("the store is closed")
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if not self._outbox:
+            # Hand the jobs of this loop iteration to the writer together, after
+            # every ready handler has run: one wake-up and one full batch, instead
+            # of a wake-up (and a GIL hand-off) per request.
+            loop.call_soon(self._flush_outbox)
+        self._outbox.append(_Job(kind, data, future, loop))
+        return future
+
+    def _flush_outbox(self) -> None:
+        jobs, self._outbox = self._outbox, []
+        for job in jobs:
+            self._jobs.put(job)
+
+    def _resolve(self, batch: Sequence[_Job], outcomes: Sequence[object]) -> None:
+        """Settle each job's future: one ``call_soon_threadsafe`` per loop and batch."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], object]]] = {}
+        for job, outcome in zip(batch, outcomes, strict=True):
+            if job.loop is None:
+                assert isinstance(job.future, concurrent.futures.Future)
+                if isinstance(outcome, BaseException):
+                    job.future.set_exception(outcome)
+                else:
+                    job.future.set_result(outcome)
+            else:
+                assert isinstance(job.future, asyncio.Future)
+                by_loop.setdefault(job.loop, []).append((job.future, outcome))
+        for loop, pairs in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
+                loop.call_soon_threadsafe(_settle, pairs)
 
     def _write_loop(self) -> None:
         stopping = False
@@ -328,7 +384,7 @@ class Store:
         except sqlite3.Error:
             if len(batch) == 1:
                 log.exception("could not store a delivery")
-                batch[0].future.set_exception(StoreError("the delivery could not be stored"))
+                self._resolve(batch, [StoreError("the delivery could not be stored")])
                 return
             # One bad job must not fail its neighbours: write each on its own.
             for job in batch:
@@ -341,8 +397,7 @@ class Store:
                 listener(events, rejections)
             except Exception:
                 log.exception("a commit listener failed")
-        for job, result in zip(batch, results, strict=True):
-            job.future.set_result(result)
+        self._resolve(batch, results)
 
     def _write_in_transaction(self, batch: Sequence[_Job]) -> list[Event | Rejection]:
         db = self._writer_db
@@ -399,7 +454,7 @@ class Store:
         )
         event_id = cursor.lastrowid
         assert event_id is not None
-        return Event(
+        event = Event(
             id=event_id,
             received_at=received_at,
             family=c.family,
@@ -418,6 +473,10 @@ class Store:
             path=delivery.path,
             sha256=digest,
         )
+        if c.parsed is not None:
+            # Event.parsed is a cached_property: seed it so the body is parsed once.
+            event.__dict__["parsed"] = c.parsed
+        return event
 
     def _insert_rejection(self, data: tuple[Any, ...]) -> Rejection:
         cursor = self._writer_db.execute(
