@@ -20,6 +20,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from .events import Event
 from .redact import redact_payload
 
@@ -65,10 +67,21 @@ def event_line(event: Event) -> str:
     """One JSON line (no trailing newline) for ``event``."""
     record = event_record(event)
     try:
-        text = _ENCODER.encode(record)
+        # orjson escapes every C0 control character and writes no newline.
+        text = orjson.dumps(record).decode("utf-8")
+    except (TypeError, orjson.JSONEncodeError):
+        # Integers beyond 64 bits or nesting beyond orjson's limit: the standard encoder.
+        text = _standard_line(record, event)
+    if text.isascii():
+        return text
+    return _TERMINAL_ACTIVE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def _standard_line(record: dict[str, Any], event: Event) -> str:
+    try:
+        return _ENCODER.encode(record)
     except (RecursionError, ValueError):
         # A payload nested too deeply to re-encode: give the bytes instead.
         record["payload"] = None
         record["body"] = event.body.decode("utf-8", errors="replace")
-        text = _ENCODER.encode(record)
-    return _TERMINAL_ACTIVE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+        return _ENCODER.encode(record)

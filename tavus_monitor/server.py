@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .events import Event, classify
 from .redact import redact_path
@@ -111,16 +113,20 @@ def create_app(
             return Response(status_code=499)
         except TimeoutError:
             return await refuse(request, 408, f"body not received within {BODY_READ_TIMEOUT:g} s")
+        return await deliver(request.scope, body, received_at) or JSONResponse(SUCCESS)
+
+    async def deliver(scope: Scope, body: bytes, received_at: float) -> Response | None:
+        """Store a received body; None once it is committed (answer 200), else the answer."""
         headers = tuple(
-            (key.decode("latin-1"), value.decode("latin-1"))
-            for key, value in request.scope["headers"]
+            (key.decode("latin-1"), value.decode("latin-1")) for key, value in scope["headers"]
         )
+        client = scope.get("client")
         delivery = Delivery(
             body=body,
             headers=headers,
             received_at=received_at,
-            remote_addr=request.client.host if request.client else None,
-            path=redact_path(request.scope["path"]),  # request.url builds a whole URL
+            remote_addr=client[0] if client else None,
+            path=redact_path(scope["path"]),
         )
         try:
             event = await store.append(delivery, classify(body, headers))
@@ -134,7 +140,53 @@ def create_app(
         counters.last_event_at = event.received_at
         if on_event is not None:
             on_event(event)
-        return JSONResponse(SUCCESS)
+        return None
+
+    def takes_fast_path(scope: Scope) -> bool:
+        """A POST to the webhook path with a Content-Length body within the limit.
+
+        Everything else (wrong token, other methods, chunked or oversized
+        bodies) goes through the routes below, which refuse it with a reason.
+        """
+        if scope["method"] != "POST":
+            return False
+        path: str = scope["path"]
+        if expected is None:
+            if path != "/webhook":
+                return False
+        elif not (
+            path.startswith("/webhook/") and hmac.compare_digest(path[9:].encode(), expected)
+        ):
+            return False
+        length = None
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                length = value
+            elif key == b"transfer-encoding":
+                return False
+        return length is not None and length.isdigit() and int(length) <= max_body_bytes
+
+    async def fast_webhook(scope: Scope, receive_: Receive, send: Send) -> None:
+        """``receive`` for the common case, without Request, routing or Response objects."""
+        received_at = time.time()
+        response: Response | None
+        try:
+            body = await asyncio.wait_for(_read_body(receive_), BODY_READ_TIMEOUT)
+        except ClientDisconnect:
+            request = Request(scope, receive_)
+            await refuse(request, 499, "sender disconnected before the body was complete")
+            response = Response(status_code=499)
+        except TimeoutError:
+            request = Request(scope, receive_)
+            reason = f"body not received within {BODY_READ_TIMEOUT:g} s"
+            response = await refuse(request, 408, reason)
+        else:
+            response = await deliver(scope, body, received_at)
+        if response is not None:
+            await response(scope, receive_, send)
+            return
+        await send(_SUCCESS_START)
+        await send(_SUCCESS_BODY)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", **counters.as_dict()})
@@ -151,7 +203,46 @@ def create_app(
     if expected is not None:
         routes.append(Route("/webhook", receive, methods=methods, max_body_size=max_body_bytes))
     routes.append(Route("/{path:path}", not_found, methods=[*methods, "HEAD", "OPTIONS"]))
-    return Starlette(routes=routes)
+    fast_path = Middleware(_FastPath, accepts=takes_fast_path, handle=fast_webhook)
+    return Starlette(routes=routes, middleware=[fast_path])
+
+
+_SUCCESS_BYTES = b'{"status":"success"}'  # what JSONResponse(SUCCESS) renders
+_SUCCESS_START: Message = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [
+        (b"content-length", str(len(_SUCCESS_BYTES)).encode()),
+        (b"content-type", b"application/json"),
+    ],
+}
+_SUCCESS_BODY: Message = {"type": "http.response.body", "body": _SUCCESS_BYTES}
+
+
+class _FastPath:
+    """ASGI middleware: hand the requests ``accepts`` picks to ``handle``, the rest on."""
+
+    def __init__(self, app: ASGIApp, *, accepts: Callable[[Scope], bool], handle: ASGIApp) -> None:
+        self.app = app
+        self.accepts = accepts
+        self.handle = handle
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.accepts(scope):
+            await self.handle(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def _content_length(request: Request) -> int | None:
