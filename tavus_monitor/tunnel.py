@@ -21,6 +21,7 @@ import io
 import logging
 import os
 import shutil
+import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -161,7 +162,7 @@ def explain(exc: BaseException, options: TunnelOptions) -> TunnelError:
         )
     if "unable to start" in text.lower() or "errored on start" in text.lower():
         return TunnelError(
-            "The ngrok agent stopped while starting"
+            "The ngrok agent could not start"
             + (f": {_last_agent_error(exc)}." if _last_agent_error(exc) else "."),
             "The monitor retries by itself; the log file has the agent's output.",
             permanent=False,
@@ -212,21 +213,32 @@ class NgrokAgent:
     """
 
     def __init__(self, options: TunnelOptions, on_log: Callable[[str], None] | None = None) -> None:
-        from pyngrok import conf
+        from pyngrok import conf, process
 
         self.options = options
         path = options.ngrok_path or _installed_ngrok()
+        self._process: Any = None
+        """pyngrok's NgrokProcess for this agent, kept so that :meth:`close` can close its
+        output pipe even after pyngrok forgot a process that failed to start."""
+
+        def log_event(entry: Any) -> None:
+            if self._process is None:  # the first line: the process is registered by now
+                self._process = process._current_processes.get(self.config.ngrok_path)
+            if on_log is not None:
+                on_log(entry.line)
+
         config_kwargs: dict[str, Any] = {
             "auth_token": options.authtoken,
             "region": options.region,
             "startup_timeout": options.startup_timeout,
-            "log_event_callback": (lambda entry: on_log(entry.line)) if on_log else None,
+            "log_event_callback": log_event,
         }
         if path is not None:
             config_kwargs["ngrok_path"] = path
         if options.config_path is not None:
             config_kwargs["config_path"] = options.config_path
         self.config = conf.PyngrokConfig(**config_kwargs)
+        process.subprocess = _AGENT_SUBPROCESS  # type: ignore[assignment,attr-defined]
         self.options = replace(options, ngrok_path=self.config.ngrok_path)
         self.public_url: str | None = None
 
@@ -263,13 +275,58 @@ class NgrokAgent:
         """Close the tunnel and end the agent process (no zombie left behind)."""
         from pyngrok import ngrok, process
 
-        current = process._current_processes.get(self.config.ngrok_path)
+        current = process._current_processes.get(self.config.ngrok_path) or self._process
+        if current is not None:
+            # End the process before asking pyngrok: a start-up blocked reading a silent
+            # agent's output holds pyngrok's process lock (which ngrok.kill needs) until
+            # the process ends.
+            with contextlib.suppress(OSError):
+                current.proc.kill()
+            with contextlib.suppress(Exception):
+                current.proc.wait(timeout=5)
         with contextlib.suppress(Exception):
             ngrok.kill(self.config)
         if current is not None:
-            with contextlib.suppress(Exception):
-                current.proc.wait(timeout=5)
+            _close_output(current)
+        self._process = None
         self.public_url = None
+
+
+def _close_output(ngrok_process: Any) -> None:
+    """Close the pipe pyngrok reads an ended agent's output from.
+
+    pyngrok never closes it, and its atexit hook keeps the process object alive, so
+    without this every agent started (each reconnection) would hold a descriptor
+    until the monitor exits.
+    """
+    thread = ngrok_process._monitor_thread
+    if thread is not None:
+        thread.join(timeout=5)  # it reads the pipe until end of file
+        if thread.is_alive():
+            return
+    if ngrok_process.proc.stdout is not None:
+        with contextlib.suppress(Exception):
+            ngrok_process.proc.stdout.close()
+
+
+class _AgentSubprocess:
+    """``subprocess`` as pyngrok.process sees it: the agent's stderr joins its stdout.
+
+    ngrok prints fatal errors (a refused authtoken, say) to stderr as well as in its log;
+    inherited, they would land on the dashboard or among headless status lines. Joined
+    to stdout, pyngrok reads them with the log, which goes to the log file.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(subprocess, name)
+
+    @staticmethod
+    def Popen(*args: Any, **kwargs: Any) -> subprocess.Popen[Any]:
+        kwargs.setdefault("stderr", subprocess.STDOUT)
+        return subprocess.Popen(*args, **kwargs)
+
+
+_AGENT_SUBPROCESS = _AgentSubprocess()
 
 
 def _installed_ngrok() -> str | None:
@@ -404,7 +461,7 @@ class TunnelSupervisor:
         deadline = agent.options.startup_timeout + self.timing.start_grace
         task = asyncio.ensure_future(asyncio.to_thread(agent.open, self.port))
         try:
-            return await asyncio.wait_for(asyncio.shield(task), deadline)
+            public_url = await asyncio.wait_for(asyncio.shield(task), deadline)
         except TimeoutError:
             # An agent that prints nothing leaves pyngrok blocked reading its output:
             # ending the process unblocks it.
@@ -419,6 +476,12 @@ class TunnelSupervisor:
         except Exception as exc:
             log.warning("tunnel failed: %s", exc)
             raise explain(exc, agent.options) from exc
+        if self._closing:
+            # close() came while the agent was starting, perhaps before its process
+            # existed: this agent is nobody else's to end.
+            await asyncio.to_thread(agent.close)
+            raise TunnelError("The tunnel was closed.", "Nothing to do.", permanent=True)
+        return public_url
 
     async def _watch(self) -> str:
         """Return the problem sentence once the tunnel stops working."""

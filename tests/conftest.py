@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from standin_ngrok import standin  # noqa: F401  (the stand-in ngrok agent, for every module)
 
 from tavus_monitor.monitor import Monitor
 from tavus_monitor.settings import Settings

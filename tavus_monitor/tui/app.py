@@ -295,7 +295,9 @@ class MonitorApp(App[int]):
 
     def _tunnel_changed(self, status: TunnelStatus) -> None:
         previous = self._tunnel_state
-        self._tunnel_state = status.state
+        if status.state is not TunnelState.STARTING:
+            # A retry after a failure passes through STARTING: remember the failure.
+            self._tunnel_state = status.state
         self._show_tunnel(status)
         if status.state is TunnelState.FAILED:
             self.notify(
