@@ -139,8 +139,6 @@ def shutdown_reason(properties: dict[str, Any]) -> ShutdownReason | None:
 
 # --------------------------------------------------------------- transcript
 
-ROLES = ("system", "user", "assistant", "tool")
-
 
 @dataclass(frozen=True, slots=True)
 class Turn:

@@ -27,10 +27,6 @@ class ParsedBody:
     value: Any
     error: str | None
 
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
 
 class _NonStandardConstant(ValueError):
     def __init__(self, name: str) -> None:

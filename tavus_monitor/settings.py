@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -200,7 +200,3 @@ def validate(settings: Settings) -> None:
             f"--public-url {settings.public_url!r} is not an http(s) URL; "
             "give the base URL of your tunnel, e.g. https://abc.trycloudflare.com."
         )
-
-
-def setting_names() -> list[str]:
-    return [f.name for f in fields(Settings)]

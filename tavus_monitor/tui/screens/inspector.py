@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 from rich.text import Text
 from textual import on
@@ -290,6 +289,3 @@ class InspectorScreen(Screen[None]):
         if self.query("#json-lines"):
             return self.query_one(JsonLines).lines
         return self.query_one("#json-text", TextArea).document.lines
-
-    def payload_value(self) -> Any:
-        return None if self.event is None else self.event.payload
