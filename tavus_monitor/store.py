@@ -491,6 +491,8 @@ class Store:
 
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self._reader_lock:
+            if self._closed:
+                raise StoreError("the store is closed")
             return self._reader_db.execute(sql, tuple(params)).fetchall()
 
     def get(self, event_id: int) -> Event | None:

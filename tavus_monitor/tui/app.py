@@ -30,7 +30,7 @@ from ..logs import LOG_FILE
 from ..monitor import Monitor, MonitorError
 from ..sanitize import printable
 from ..settings import Settings
-from ..store import EventQuery, Store
+from ..store import EventQuery, Store, StoreError
 from ..tunnel import TunnelState, TunnelStatus
 from .clipboard import copy_text
 from .filtering import parse_filter
@@ -133,7 +133,7 @@ class MonitorApp(App[int]):
         self.query_one("#filter", Input).display = False
         self.query_one("#events", RowList).focus()
         self.run_worker(self._run_monitor(), group="server", exclusive=True, exit_on_error=False)
-        self.set_interval(LIST_REFRESH_INTERVAL, self._refresh_conversations)
+        self._list_refresh = self.set_interval(LIST_REFRESH_INTERVAL, self._refresh_conversations)
 
     @property
     def panes(self) -> list[Widget]:
@@ -194,7 +194,10 @@ class MonitorApp(App[int]):
 
     @work(thread=True, group="jobs-load")
     def _load_jobs(self, store: Store) -> None:
-        events = [store.get(row.id) for row in store.jobs()]
+        try:
+            events = [store.get(row.id) for row in store.jobs()]
+        except StoreError:  # closed: the app is quitting
+            return
         jobs = [job for event in events if event for job in [job_from_event(event)] if job]
         self.call_from_thread(self.query_one(JobsTable).upsert, jobs)
 
@@ -507,13 +510,22 @@ class MonitorApp(App[int]):
         """Stop the server (finishing open requests, flushing the store), then exit."""
         self.query_one(UrlBar).state.server = "stopping…"
         self.query_one(UrlBar).show()
+        self._stop_readers()
         await self.monitor.stop()
         if self._history_store is not None:
             await asyncio.to_thread(self._history_store.close)
         self.exit(0)
 
+    def _stop_readers(self) -> None:
+        """Stop everything that reads the store (timers, pane loads) before it closes."""
+        self._list_refresh.stop()
+        # A query already running finishes before the store closes (it holds the reader
+        # lock); one that starts later gets nothing back (see reading.read_store).
+        self.workers.cancel_all()
+
     async def on_unmount(self) -> None:
         """However the app ends, leave no server, agent or open database behind."""
+        self._stop_readers()
         await self.monitor.stop()
         if self._history_store is not None:
             await asyncio.to_thread(self._history_store.close)

@@ -12,7 +12,6 @@ how many arrived, and ``f`` (or Home) follows again.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -30,6 +29,7 @@ from textual.strip import Strip
 
 from ...events import EventRow
 from ...store import EventQuery, Store
+from ..reading import read_store
 
 RowFormatter = Callable[[EventRow, int], Text]
 """Turns a row into one line of Text for the given width."""
@@ -131,8 +131,8 @@ class RowList(ScrollView, can_focus=True):
     async def _load_first(self, generation: int) -> None:
         if self.store is None:
             return
-        rows = await asyncio.to_thread(self.store.rows, self.query_filter)
-        if generation != self._generation:
+        rows = await read_store(self.store.rows, self.query_filter)
+        if rows is None or generation != self._generation:
             return
         self.rows = rows
         self.exhausted = len(rows) < PAGE_SIZE
@@ -147,9 +147,9 @@ class RowList(ScrollView, can_focus=True):
             self._loading_older = False
             return
         query = replace(self.query_filter, before_id=self.rows[-1].id)
-        older = await asyncio.to_thread(self.store.rows, query)
+        older = await read_store(self.store.rows, query)
         self._loading_older = False
-        if generation != self._generation:
+        if older is None or generation != self._generation:
             return
         self.rows.extend(older)
         self.exhausted = len(older) < PAGE_SIZE

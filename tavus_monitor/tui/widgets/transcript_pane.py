@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -12,6 +10,7 @@ from textual.widgets.option_list import Option
 
 from ...conversation import build_conversation
 from ...store import ConversationRow, Store
+from ..reading import read_store
 from ..text import day_and_clock, safe, short_id
 from .transcript_view import TranscriptView
 
@@ -41,7 +40,10 @@ class TranscriptPane(Horizontal):
     async def reload_list(self) -> None:
         if self.store is None:
             return
-        self.conversations = await asyncio.to_thread(self.store.conversations, MAX_CONVERSATIONS)
+        conversations = await read_store(self.store.conversations, MAX_CONVERSATIONS)
+        if conversations is None:
+            return
+        self.conversations = conversations
         self._fill_picker()
         if self.selected is None and self.conversations:
             await self.select(self.conversations[0].conversation_id)
@@ -85,8 +87,8 @@ class TranscriptPane(Horizontal):
         if self.store is None:
             return
         self.selected = conversation_id
-        events = await asyncio.to_thread(self.store.conversation, conversation_id)
-        if self.selected != conversation_id:
+        events = await read_store(self.store.conversation, conversation_id)
+        if events is None or self.selected != conversation_id:
             return
         self.query_one(TranscriptView).show(build_conversation(conversation_id, events))
 
