@@ -132,7 +132,7 @@ class MonitorApp(App[int]):
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
         self.query_one("#events", RowList).focus()
-        self.run_worker(self._run_monitor(), group="server", exclusive=True, exit_on_error=False)
+        self._run_monitor()
         self._list_refresh = self.set_interval(LIST_REFRESH_INTERVAL, self._refresh_conversations)
 
     @property
@@ -141,6 +141,7 @@ class MonitorApp(App[int]):
 
     # ------------------------------------------------------- the monitor
 
+    @work(group="server", exclusive=True, exit_on_error=False)
     async def _run_monitor(self) -> None:
         monitor = self.monitor
         subscription = monitor.bus.subscribe()

@@ -18,7 +18,7 @@ from dataclasses import replace
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual import events
+from textual import events, work
 from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Size
@@ -126,8 +126,9 @@ class RowList(ScrollView, can_focus=True):
 
     def reload(self) -> None:
         self._generation += 1
-        self.run_worker(self._load_first(self._generation), group="row-list-load", exclusive=True)
+        self._load_first(self._generation)
 
+    @work(group="row-list-load", exclusive=True)
     async def _load_first(self, generation: int) -> None:
         if self.store is None:
             return
@@ -142,6 +143,7 @@ class RowList(ScrollView, can_focus=True):
         self._changed()
         self.scroll_to(y=0, animate=False)
 
+    @work(group="row-list-older")
     async def _load_older(self, generation: int) -> None:
         if self.store is None or not self.rows:
             self._loading_older = False
@@ -249,7 +251,7 @@ class RowList(ScrollView, can_focus=True):
         if self._loading_older or self.exhausted:
             return
         self._loading_older = True
-        self.run_worker(self._load_older(self._generation), group="row-list-older")
+        self._load_older(self._generation)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import OptionList
@@ -35,7 +36,11 @@ class TranscriptPane(Horizontal):
 
     def attach(self, store: Store) -> None:
         self.store = store
-        self.run_worker(self.reload_list(), group="transcript-list", exclusive=True)
+        self._reload_in_background()
+
+    @work(group="transcript-list", exclusive=True)
+    async def _reload_in_background(self) -> None:
+        await self.reload_list()
 
     async def reload_list(self) -> None:
         if self.store is None:
@@ -76,8 +81,9 @@ class TranscriptPane(Horizontal):
 
     def conversation_touched(self, conversation_ids: set[str]) -> None:
         """New events arrived for these conversations: refresh the list and the open one."""
-        self.run_worker(self._refresh(conversation_ids), group="transcript-refresh")
+        self._refresh(conversation_ids)
 
+    @work(group="transcript-refresh")
     async def _refresh(self, conversation_ids: set[str]) -> None:
         await self.reload_list()
         if self.selected in conversation_ids:
