@@ -1,8 +1,8 @@
-"""The running monitor: store + server + bus, started and stopped as one.
+"""The running monitor: store + server + tunnel + bus, started and stopped as one.
 
 Headless mode and the TUI both drive a :class:`Monitor`; neither knows how
 the pieces are wired. Everything runs on the caller's event loop except the
-store's writer thread.
+store's writer thread and the tunnel's blocking pyngrok calls (in threads).
 """
 
 from __future__ import annotations
