@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from .events import (
     Classification,
     Event,
@@ -419,21 +421,22 @@ class Store:
     def _insert_event(self, delivery: Delivery, c: Classification) -> Event:
         db = self._writer_db
         digest = body_digest(delivery.body)
-        row = db.execute(
-            "SELECT id FROM events WHERE body_sha256 = ? ORDER BY id LIMIT 1", (digest,)
-        ).fetchone()
-        if row is None and c.is_join and c.conversation_id is not None:
+        twin: int | None = None
+        if c.is_join and c.conversation_id is not None:
             row = db.execute(
                 "SELECT id FROM events WHERE conversation_id = ? AND event_type IN (?, ?) "
                 "ORDER BY id LIMIT 1",
                 (c.conversation_id, *JOIN_TYPES),
             ).fetchone()
-        duplicate_of = row[0] if row is not None else None
+            twin = row[0] if row is not None else None
         received_at = delivery.received_at or time.time()
-        cursor = db.execute(
+        # One statement per event: the redelivery lookup runs inside the INSERT.
+        event_id, duplicate_of = db.execute(
             "INSERT INTO events (received_at, family, event_type, conversation_id, subject_id, "
             "summary, duplicate_of, error, occurred_at, severity, body, body_sha256, headers, "
-            "remote_addr, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "remote_addr, path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, coalesce("
+            "(SELECT id FROM events WHERE body_sha256 = ?12 ORDER BY id LIMIT 1), ?16), "
+            "?7, ?8, ?9, ?10, ?12, ?13, ?14, ?15) RETURNING id, duplicate_of",
             (
                 received_at,
                 str(c.family),
@@ -441,19 +444,18 @@ class Store:
                 c.conversation_id,
                 c.subject_id,
                 c.summary,
-                duplicate_of,
                 c.error,
                 c.occurred_at,
                 str(c.severity),
                 delivery.body,
+                None,
                 digest,
-                json.dumps(delivery.headers),
+                orjson.dumps(delivery.headers).decode(),
                 delivery.remote_addr,
                 delivery.path,
+                twin,
             ),
-        )
-        event_id = cursor.lastrowid
-        assert event_id is not None
+        ).fetchone()
         event = Event(
             id=event_id,
             received_at=received_at,
