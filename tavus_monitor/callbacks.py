@@ -158,19 +158,26 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def transcript_turns(properties: dict[str, Any]) -> list[Turn]:
-    """The turns of a transcript, skipping entries that are not objects."""
+def _raw_turns(properties: dict[str, Any]) -> list[dict[str, Any]]:
+    """The transcript's entries that are objects (others are skipped everywhere)."""
     raw_turns = properties.get("transcript")
     if not isinstance(raw_turns, list):
         return []
+    return [raw for raw in raw_turns if isinstance(raw, dict)]
+
+
+def _role(raw: dict[str, Any]) -> str:
+    return as_text(raw.get("role")) or "unknown"
+
+
+def transcript_turns(properties: dict[str, Any]) -> list[Turn]:
+    """The turns of a transcript, skipping entries that are not objects."""
     turns: list[Turn] = []
-    for raw in raw_turns:
-        if not isinstance(raw, dict):
-            continue
+    for raw in _raw_turns(properties):
         content = raw.get("content")
         turns.append(
             Turn(
-                role=as_text(raw.get("role")) or "unknown",
+                role=_role(raw),
                 content=content if isinstance(content, str) else json.dumps(content),
                 at=parse_time(raw.get("timestamp")),
                 seconds_from_start=_finite(raw.get("seconds_from_start")),
@@ -187,12 +194,7 @@ def transcript_roles(properties: dict[str, Any]) -> Counter[str]:
     For summaries: it builds no turns (no time parsing), so classifying a long
     transcript on the event loop stays cheap.
     """
-    raw_turns = properties.get("transcript")
-    if not isinstance(raw_turns, list):
-        return Counter()
-    return Counter(
-        as_text(raw.get("role")) or "unknown" for raw in raw_turns if isinstance(raw, dict)
-    )
+    return Counter(_role(raw) for raw in _raw_turns(properties))
 
 
 @dataclass(frozen=True, slots=True)

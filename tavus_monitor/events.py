@@ -338,9 +338,7 @@ def _classify_replica(obj: dict[str, Any]) -> Classification:
     status = cb.as_text(obj.get("status")) or "unknown"
     name = cb.as_text(obj.get("replica_name"))
     who = f"replica {replica_id or '(no id)'}" + (f" ({name})" if name else "")
-    if status in ("ready", "completed"):
-        summary = f"{who} training {status}"
-    elif status == "error":
+    if status == "error":
         message = cb.as_text(obj.get("error_message")) or "no message"
         summary = f"{who} training failed: {message}"
     else:
