@@ -10,6 +10,7 @@ event is in the store, a consumer can catch up from there by id.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -58,43 +59,58 @@ DEFAULT_QUEUE_SIZE = 10_000
 
 
 class Subscription:
-    """One consumer's view of the bus: an async iterator of messages."""
+    """One consumer's view of the bus: an async iterator of messages.
+
+    A deque and one waiter future rather than an ``asyncio.Queue``: an offer
+    is an append (the bus publishes once per stored event, thousands of times
+    a second under load), and a waiting consumer is woken once per batch.
+    """
 
     def __init__(self, bus: Bus, maxsize: int) -> None:
         self._bus = bus
-        self._queue: asyncio.Queue[Message | None] = asyncio.Queue(maxsize)
+        self._maxsize = maxsize
+        self._items: deque[Message] = deque()
+        self._closed = False
+        self._waiter: asyncio.Future[None] | None = None
         self.missed = 0
         """How many messages were dropped because this consumer fell behind."""
 
-    def _offer(self, message: Message | None) -> None:
-        try:
-            self._queue.put_nowait(message)
-        except asyncio.QueueFull:
+    def _offer(self, message: Message) -> None:
+        if self._closed:
+            return
+        if len(self._items) >= self._maxsize:
             self.missed += 1
+            return
+        self._items.append(message)
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def drain(self) -> list[Message]:
         """Everything waiting now, without blocking (for batch consumers)."""
-        items: list[Message] = []
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return items
-            if item is None:
-                self._queue.put_nowait(None)
-                return items
-            items.append(item)
+        items = list(self._items)
+        self._items.clear()
+        return items
 
     async def get(self) -> Message | None:
         """The next message, or None once the bus (or this subscription) is closed."""
-        item = await self._queue.get()
-        if item is None:
-            self._queue.put_nowait(None)
-        return item
+        while not self._items:
+            if self._closed:
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
 
     def close(self) -> None:
         self._bus._unsubscribe(self)
-        self._offer(None)
+        self._closed = True
+        self._wake()
 
     def __aiter__(self) -> AsyncIterator[Message]:
         return self._iterate()

@@ -113,10 +113,7 @@ class Monitor:
         newest = await asyncio.to_thread(self.store.rows, EventQuery(limit=1))
         self.stats.last_event_at = newest[0].received_at if newest else None
 
-        def publish_from_writer(events: list[Event], rejections: list[Rejection]) -> None:
-            loop.call_soon_threadsafe(self._publish_committed, events, rejections)
-
-        self.store.on_commit(publish_from_writer)
+        self.store.on_commit(self._publish_committed, loop=loop)
         try:
             sock = self._bind()
         except MonitorError:

@@ -185,8 +185,25 @@ class _Job:
     """The loop owning ``future`` when it is an asyncio future."""
 
 
-def _settle(pairs: list[tuple[asyncio.Future[Any], object]]) -> None:
-    """On the loop: resolve the futures of one committed batch (skipping cancelled ones)."""
+CommitListener = Callable[[list[Event], list[Rejection]], None]
+
+
+def _settle(
+    pairs: list[tuple[asyncio.Future[Any], object]],
+    listeners: Sequence[CommitListener] = (),
+    events: list[Event] | None = None,
+    rejections: list[Rejection] | None = None,
+) -> None:
+    """On the loop: tell its commit listeners, then resolve the futures of one batch.
+
+    Listeners first, so whoever watches the bus sees an event no later than
+    its sender sees the answer. Cancelled futures are skipped.
+    """
+    for listener in listeners:
+        try:
+            listener(events or [], rejections or [])
+        except Exception:
+            log.exception("a commit listener failed")
     for future, outcome in pairs:
         if future.done():
             continue
@@ -237,7 +254,8 @@ class Store:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._outbox: list[_Job] = []
         """Jobs queued on the event loop in this iteration, not yet given to the writer."""
-        self._commit_listeners: list[Callable[[list[Event], list[Rejection]], None]] = []
+        self._commit_listeners: list[CommitListener] = []
+        self._loop_listeners: dict[asyncio.AbstractEventLoop, list[CommitListener]] = {}
         self._closed = False
         self._writer = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
         self._writer.start()
@@ -263,9 +281,18 @@ class Store:
                 db.execute("ROLLBACK")
                 raise
 
-    def on_commit(self, listener: Callable[[list[Event], list[Rejection]], None]) -> None:
-        """Call ``listener`` from the writer thread after each commit, in id order."""
-        self._commit_listeners.append(listener)
+    def on_commit(
+        self, listener: CommitListener, *, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        """Call ``listener`` after each commit, in id order.
+
+        From the writer thread, or with ``loop`` on that event loop, in the same
+        callback that answers the loop's waiting deliveries (one wake-up per batch).
+        """
+        if loop is None:
+            self._commit_listeners.append(listener)
+        else:
+            self._loop_listeners.setdefault(loop, []).append(listener)
 
     def close(self) -> None:
         """Finish every queued write, then close. Safe to call twice."""
@@ -345,9 +372,17 @@ class Store:
         for job in jobs:
             self._jobs.put(job)
 
-    def _resolve(self, batch: Sequence[_Job], outcomes: Sequence[object]) -> None:
-        """Settle each job's future: one ``call_soon_threadsafe`` per loop and batch."""
+    def _resolve(
+        self,
+        batch: Sequence[_Job],
+        outcomes: Sequence[object],
+        events: list[Event] | None = None,
+        rejections: list[Rejection] | None = None,
+    ) -> None:
+        """Settle each job's future and run loop listeners: one callback per loop and batch."""
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], object]]] = {}
+        if events or rejections:
+            by_loop = {loop: [] for loop in self._loop_listeners}
         for job, outcome in zip(batch, outcomes, strict=True):
             if job.loop is None:
                 assert isinstance(job.future, concurrent.futures.Future)
@@ -359,8 +394,9 @@ class Store:
                 assert isinstance(job.future, asyncio.Future)
                 by_loop.setdefault(job.loop, []).append((job.future, outcome))
         for loop, pairs in by_loop.items():
+            listeners = self._loop_listeners.get(loop, ()) if events or rejections else ()
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
-                loop.call_soon_threadsafe(_settle, pairs)
+                loop.call_soon_threadsafe(_settle, pairs, listeners, events, rejections)
 
     def _write_loop(self) -> None:
         stopping = False
@@ -399,7 +435,7 @@ class Store:
                 listener(events, rejections)
             except Exception:
                 log.exception("a commit listener failed")
-        self._resolve(batch, results)
+        self._resolve(batch, results, events, rejections)
 
     def _write_in_transaction(self, batch: Sequence[_Job]) -> list[Event | Rejection]:
         db = self._writer_db
