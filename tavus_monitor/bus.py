@@ -66,9 +66,11 @@ class Subscription:
     a second under load), and a waiting consumer is woken once per batch.
     """
 
-    def __init__(self, bus: Bus, maxsize: int) -> None:
+    def __init__(self, bus: Bus, maxsize: int, *, events: bool = True) -> None:
         self._bus = bus
         self._maxsize = maxsize
+        self.events = events
+        """Whether this consumer gets :class:`EventStored` messages."""
         self._items: deque[Message] = deque()
         self._closed = False
         self._waiter: asyncio.Future[None] | None = None
@@ -128,8 +130,9 @@ class Bus:
         self.last: dict[str, StatusChanged] = {}
         """The latest status per topic, so late subscribers can show the current state."""
 
-    def subscribe(self, maxsize: int = DEFAULT_QUEUE_SIZE) -> Subscription:
-        subscription = Subscription(self, maxsize)
+    def subscribe(self, maxsize: int = DEFAULT_QUEUE_SIZE, *, events: bool = True) -> Subscription:
+        """A new consumer; ``events=False`` for one that needs no stored events."""
+        subscription = Subscription(self, maxsize, events=events)
         self._subscribers.append(subscription)
         return subscription
 
@@ -137,11 +140,18 @@ class Bus:
         if subscription in self._subscribers:
             self._subscribers.remove(subscription)
 
+    @property
+    def wants_events(self) -> bool:
+        """Whether any consumer takes stored events (if not, they need not be published)."""
+        return any(subscription.events for subscription in self._subscribers)
+
     def publish(self, message: Message) -> None:
         if isinstance(message, StatusChanged):
             self.last[message.topic] = message
+        is_event = isinstance(message, EventStored)
         for subscription in self._subscribers:
-            subscription._offer(message)
+            if subscription.events or not is_event:
+                subscription._offer(message)
 
     def close(self) -> None:
         for subscription in list(self._subscribers):

@@ -2,8 +2,10 @@
 
 stdout carries nothing but one JSON line per stored event (see
 :mod:`tavus_monitor.jsonlines`), so ``tavus-monitor --headless | jq`` works.
-Lines are written in id order with no gaps: if this consumer ever falls behind
-the bus, it reads the missing events back from the store.
+The store's writer renders and writes those lines itself, right after each
+commit: in id order with no gaps, and (with a file-backed store) in the writer
+process, so the receiving process spends its core on requests. This module
+prints the rest: status sentences and refused requests, on stderr.
 """
 
 from __future__ import annotations
@@ -13,9 +15,7 @@ import signal
 import sys
 from typing import TextIO
 
-from .bus import EventStored, Message, RequestRejected, StatusChanged, StatusKind
-from .events import Event
-from .jsonlines import event_line
+from .bus import Message, RequestRejected, StatusChanged, StatusKind
 from .monitor import Monitor
 from .sanitize import printable
 from .settings import Settings
@@ -24,20 +24,14 @@ _PREFIX = {StatusKind.INFO: "", StatusKind.WARNING: "warning: ", StatusKind.ERRO
 
 
 class HeadlessPrinter:
-    """Turns bus messages into output lines, keeping stdout gap-free."""
+    """Turns bus messages into stderr lines (event lines come from the store)."""
 
-    def __init__(self, monitor: Monitor, out: TextIO, err: TextIO) -> None:
-        self.monitor = monitor
-        self.out = out
+    def __init__(self, err: TextIO) -> None:
         self.err = err
-        self.last_id: int | None = None
 
     def handle(self, messages: list[Message]) -> None:
-        lines: list[str] = []
         for message in messages:
-            if isinstance(message, EventStored):
-                lines.extend(self._event_lines(message.event))
-            elif isinstance(message, StatusChanged):
+            if isinstance(message, StatusChanged):
                 self.status(message)
             elif isinstance(message, RequestRejected):
                 rejected = message.rejection
@@ -49,23 +43,6 @@ class HeadlessPrinter:
                     + "\n"
                 )
                 self.err.flush()
-        if lines:
-            self.out.write("".join(lines))
-            self.out.flush()
-
-    def _event_lines(self, event: Event) -> list[str]:
-        events = [event]
-        if self.last_id is not None and event.id > self.last_id + 1 and self.monitor.store:
-            # Fell behind (the bus dropped messages for us): fill the gap from the store.
-            events = [
-                *self.monitor.store.after(self.last_id, limit=event.id - self.last_id - 1),
-                event,
-            ]
-        if self.last_id is not None:
-            events = [e for e in events if e.id > self.last_id]
-        if events:
-            self.last_id = events[-1].id
-        return [event_line(e) + "\n" for e in events]
 
     def status(self, message: StatusChanged) -> None:
         self.err.write(_PREFIX[message.kind] + printable(message.text) + "\n")
@@ -76,9 +53,9 @@ async def run_headless(
     settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """Run until SIGINT/SIGTERM; return the exit code."""
-    monitor = Monitor(settings)
-    printer = HeadlessPrinter(monitor, out, err)
-    subscription = monitor.bus.subscribe()
+    monitor = Monitor(settings, event_lines=out)
+    printer = HeadlessPrinter(err)
+    subscription = monitor.bus.subscribe(events=False)  # the store writes event lines
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

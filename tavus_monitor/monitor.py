@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import time
+from typing import TextIO
 
 from .bus import Bus, EventStored, RequestRejected, StatusChanged, StatusKind, TunnelChanged
 from .events import Event
@@ -40,8 +41,10 @@ class Monitor:
     """Health-check and backoff timing of the tunnel (tests shorten it)."""
     tunnel_startup_timeout = STARTUP_TIMEOUT
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, event_lines: TextIO | None = None) -> None:
+        """``event_lines``: where the store writes each committed event's JSON line."""
         self.settings = settings
+        self.event_lines = event_lines
         self.bus = Bus()
         self.stats = Stats()
         self.store: Store | None = None
@@ -101,7 +104,14 @@ class Monitor:
         else:
             self.token = settings.token or load_or_create_token(settings.data_dir)
         try:
-            self.store = await asyncio.to_thread(Store, settings.db_path)
+            # A file-backed store classifies and writes in a child process, on
+            # the second core: this process's core is for receiving requests.
+            self.store = await asyncio.to_thread(
+                Store,
+                settings.db_path,
+                writer="process" if settings.db_path is not None else "thread",
+                lines=self.event_lines,
+            )
         except Exception as exc:
             raise MonitorError(
                 f"Cannot open the event store at {settings.db_path} ({exc}); "
@@ -290,8 +300,9 @@ class Monitor:
     # ------------------------------------------------------------- helpers
 
     def _publish_committed(self, events: list[Event], rejections: list[Rejection]) -> None:
-        for event in events:
-            self.bus.publish(EventStored(event))
+        if self.bus.wants_events:
+            for event in events:
+                self.bus.publish(EventStored(event))
         for rejection in rejections:
             self.bus.publish(RequestRejected(rejection))
 

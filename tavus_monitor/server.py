@@ -1,9 +1,10 @@
 """The webhook receiver: a Starlette app and an embeddable uvicorn runner.
 
-The handler reads the raw bytes, classifies them, waits until the store has
-committed them and only then answers ``200 {"status": "success"}``. Nothing a
-sender does (bad JSON, wrong token, a huge or slow body) produces a 5xx; the
-one 5xx is 503, when the disk refuses the write and Tavus should try again.
+The handler reads the raw bytes, hands them to the store (whose writer
+classifies them), waits until the store has committed them and only then
+answers ``200 {"status": "success"}``. Nothing a sender does (bad JSON, wrong
+token, a huge or slow body) produces a 5xx; the one 5xx is 503, when the disk
+refuses the write and Tavus should try again.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .events import Event, classify
+from .events import Event
 from .redact import redact_path
 from .store import Delivery, Rejection, Store, StoreError
 
@@ -130,7 +131,7 @@ def create_app(
             path=redact_path(scope["path"]),
         )
         try:
-            event = await store.append(delivery, classify(body, headers))
+            event = await store.append(delivery)
         except StoreError as exc:
             log.error("delivery not stored: %s", exc)
             return JSONResponse(

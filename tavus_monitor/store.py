@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import json
 import logging
 import queue
@@ -23,27 +24,36 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-import orjson
-
-from .events import (
-    Classification,
-    Event,
-    EventRow,
-    Family,
-    Headers,
-    Severity,
-    body_digest,
-    classify,
+from .events import Classification, Event, EventRow, Family, Severity
+from .writer import (
+    Delivery,
+    Job,
+    ProcessWriter,
+    Rejection,
+    SQLiteWriter,
+    StoreError,
+    WriterGone,
+    WriterKind,
+    Written,
 )
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ConversationRow",
+    "Counts",
+    "Delivery",
+    "EventQuery",
+    "Rejection",
+    "Store",
+    "StoreError",
+]
 
 log = logging.getLogger(__name__)
 
 GROUP_COMMIT_MAX = 512
 """Most jobs written in one transaction; enough to amortise a commit under a burst."""
-
-JOIN_TYPES = ("system.replica_joined", "system.pal_joined")
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: events and rejected requests.
@@ -84,6 +94,15 @@ MIGRATIONS: tuple[str, ...] = (
         reason      TEXT    NOT NULL
     );
     """,
+    # 2: every index costs each insert time and its commit dirty pages. Nothing
+    # queries by received_at (ids are in arrival order), and subject ids are
+    # looked up only for replica and video jobs, a small part of all events.
+    """
+    DROP INDEX events_received;
+    DROP INDEX events_subject;
+    CREATE INDEX events_jobs ON events (family, subject_id, id)
+        WHERE family IN ('replica', 'video');
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -93,36 +112,6 @@ _ROW_COLUMNS = (
     "duplicate_of, error, length(body), occurred_at, severity"
 )
 _EVENT_COLUMNS = _ROW_COLUMNS + ", body, headers, remote_addr, path, body_sha256"
-
-
-class StoreError(Exception):
-    """The store could not keep a delivery (disk full, file unreadable, ...)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """A request body as it arrived, with the request facts worth keeping."""
-
-    body: bytes
-    headers: Headers = ()
-    received_at: float = 0.0
-    remote_addr: str | None = None
-    path: str = "/webhook"
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """A request that was refused (wrong token, wrong path, too large, ...)."""
-
-    id: int
-    received_at: float
-    method: str
-    path: str
-    """The path with any token redacted."""
-    remote_addr: str | None
-    size: int | None
-    status: int
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +167,7 @@ class ConversationRow:
 
 @dataclass(slots=True)
 class _Job:
-    kind: str  # "event" or "rejection"
-    data: Any
+    job: Job
     future: concurrent.futures.Future[Any] | asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop | None = None
     """The loop owning ``future`` when it is an asyncio future."""
@@ -213,6 +201,34 @@ def _settle(
             future.set_result(outcome)
 
 
+class _LockedWriter(SQLiteWriter):
+    """The in-process writer, holding ``lock`` around each batch (see ``Store._write_lock``)."""
+
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        lock: contextlib.AbstractContextManager[Any],
+        *,
+        render_lines: bool,
+    ) -> None:
+        super().__init__(connection, render_lines=render_lines)
+        self.lock = lock
+
+    def write(self, jobs: Sequence[Job]) -> Written:
+        with self.lock:
+            return super().write(jobs)
+
+
+def _descriptor(stream: TextIO | None) -> int | None:
+    """The file descriptor behind ``stream``, if it has one (``sys.stdout`` does, StringIO not)."""
+    if stream is None:
+        return None
+    try:
+        return stream.fileno()
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def _connect(target: str, *, uri: bool) -> sqlite3.Connection:
     connection = sqlite3.connect(
         target, uri=uri, isolation_level=None, check_same_thread=False, timeout=30.0
@@ -224,8 +240,21 @@ def _connect(target: str, *, uri: bool) -> sqlite3.Connection:
 class Store:
     """Event store over one SQLite file (or shared in-memory database)."""
 
-    def __init__(self, path: Path | None, *, synchronous: str = "NORMAL") -> None:
-        """Open (creating or migrating) the store. ``path=None`` keeps it in memory."""
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        synchronous: str = "NORMAL",
+        writer: WriterKind = "thread",
+        lines: TextIO | None = None,
+    ) -> None:
+        """Open (creating or migrating) the store. ``path=None`` keeps it in memory.
+
+        ``writer="process"`` classifies and writes in a child process (see
+        :mod:`tavus_monitor.writer`); an in-memory store always writes here.
+        With ``lines``, each committed event's JSON line is written to it, in id
+        order and before the delivery is acknowledged.
+        """
         self.path = path
         if path is None:
             self._target = f"file:tavus-monitor-{uuid.uuid4().hex}?mode=memory&cache=shared"
@@ -251,14 +280,37 @@ class Store:
         self._write_lock: contextlib.AbstractContextManager[Any] = (
             self._reader_lock if path is None else contextlib.nullcontext()
         )
+        self._lines = lines
+        self._local_writer: SQLiteWriter | None = None
+        self._process_writer: ProcessWriter | None = None
+        if writer == "process" and path is not None:
+            self._writer_db.close()
+            lines_fd = _descriptor(lines)
+            if lines_fd is not None:
+                assert lines is not None
+                lines.flush()
+                self._lines = None  # the child writes them
+            self._process_writer = ProcessWriter(
+                path, synchronous=synchronous, render_lines=lines is not None, lines_fd=lines_fd
+            )
+        else:
+            self._local_writer = _LockedWriter(
+                self._writer_db, self._write_lock, render_lines=lines is not None
+            )
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._outbox: list[_Job] = []
         """Jobs queued on the event loop in this iteration, not yet given to the writer."""
         self._commit_listeners: list[CommitListener] = []
         self._loop_listeners: dict[asyncio.AbstractEventLoop, list[CommitListener]] = {}
         self._closed = False
-        self._writer = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
-        self._writer.start()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The loop that queued the first job (a process writer is driven from it)."""
+        self._writer: threading.Thread | None = None
+        if self._local_writer is not None:
+            self._writer = threading.Thread(
+                target=self._write_loop, name="store-writer", daemon=True
+            )
+            self._writer.start()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -299,10 +351,19 @@ class Store:
         if self._closed:
             return
         self._closed = True
-        self._flush_outbox()
-        self._jobs.put(None)
-        self._writer.join()
-        self._writer_db.close()
+        loop = self._loop
+        if self._outbox and loop is not None and asyncio._get_running_loop() is not loop:
+            with contextlib.suppress(RuntimeError):  # the outbox belongs to the loop's thread
+                loop.call_soon_threadsafe(self._flush_outbox)
+        else:
+            self._flush_outbox()
+        if self._process_writer is not None:
+            self._process_writer.close()
+        if self._writer is not None:
+            self._jobs.put(None)
+            self._writer.join()
+        if self._local_writer is not None:
+            self._local_writer.close()
         with self._reader_lock:
             self._reader_db.close()
 
@@ -317,18 +378,20 @@ class Store:
     def submit(
         self, delivery: Delivery, classification: Classification | None = None
     ) -> concurrent.futures.Future[Event]:
-        """Queue a delivery; the future resolves to its Event once committed."""
-        if classification is None:
-            classification = classify(delivery.body, delivery.headers)
-        return self._submit("event", (delivery, classification))
+        """Queue a delivery; the future resolves to its Event once committed.
+
+        Without ``classification`` the writer classifies the body.
+        """
+        return self._submit(("event", (delivery, classification)))
 
     async def append(
         self, delivery: Delivery, classification: Classification | None = None
     ) -> Event:
-        """Store a delivery and return its Event once it is committed."""
-        if classification is None:
-            classification = classify(delivery.body, delivery.headers)
-        event: Event = await self._submit_async("event", (delivery, classification))
+        """Store a delivery and return its Event once it is committed.
+
+        Without ``classification`` the writer classifies the body, off the event loop.
+        """
+        event: Event = await self._submit_async(("event", (delivery, classification)))
         return event
 
     async def reject(
@@ -343,32 +406,49 @@ class Store:
     ) -> Rejection:
         """Keep a line about a refused request (its body is not kept)."""
         data = (time.time(), method, path, remote_addr, size, status, reason)
-        rejection: Rejection = await self._submit_async("rejection", data)
+        rejection: Rejection = await self._submit_async(("rejection", data))
         return rejection
 
-    def _submit(self, kind: str, data: Any) -> concurrent.futures.Future[Any]:
+    def _submit(self, job: Job) -> concurrent.futures.Future[Any]:
         if self._closed:
             raise StoreError("the store is closed")
+        if self._process_writer is not None:
+            # The child's pipes belong to the loop that drives them.
+            if self._loop is None:
+                raise StoreError("a store with a writer process takes writes on its event loop")
+            return asyncio.run_coroutine_threadsafe(self._queue_async(job), self._loop)
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._jobs.put(_Job(kind, data, future))
+        self._jobs.put(_Job(job, future))
         return future
 
-    def _submit_async(self, kind: str, data: Any) -> asyncio.Future[Any]:
+    async def _queue_async(self, job: Job) -> Any:
+        return await self._submit_async(job)
+
+    def _submit_async(self, job: Job) -> asyncio.Future[Any]:
         """Queue a job from the event loop; the future is settled on the loop."""
         if self._closed:
             raise StoreError("the store is closed")
         loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
         future = loop.create_future()
         if not self._outbox:
             # Hand the jobs of this loop iteration to the writer together, after
             # every ready handler has run: one wake-up and one full batch, instead
             # of a wake-up (and a GIL hand-off) per request.
             loop.call_soon(self._flush_outbox)
-        self._outbox.append(_Job(kind, data, future, loop))
+        self._outbox.append(_Job(job, future, loop))
         return future
 
     def _flush_outbox(self) -> None:
         jobs, self._outbox = self._outbox, []
+        if not jobs:
+            return
+        if self._process_writer is not None:
+            self._process_writer.send(
+                [queued.job for queued in jobs], functools.partial(self._finish, jobs)
+            )
+            return
         for job in jobs:
             self._jobs.put(job)
 
@@ -395,6 +475,9 @@ class Store:
                 by_loop.setdefault(job.loop, []).append((job.future, outcome))
         for loop, pairs in by_loop.items():
             listeners = self._loop_listeners.get(loop, ()) if events or rejections else ()
+            if loop is asyncio._get_running_loop():
+                _settle(pairs, listeners, events, rejections)
+                continue
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
                 loop.call_soon_threadsafe(_settle, pairs, listeners, events, rejections)
 
@@ -414,20 +497,22 @@ class Store:
                     stopping = True
                     break
                 batch.append(job)
-            self._write_batch(batch)
+            assert self._local_writer is not None
+            try:
+                self._finish(batch, self._local_writer.write([queued.job for queued in batch]))
+            except Exception:  # a bug, not a refusal (SQLite's are outcomes): keep serving
+                log.exception("the store writer failed on a batch")
+                self._resolve(batch, [StoreError("the delivery could not be stored")] * len(batch))
 
-    def _write_batch(self, batch: list[_Job]) -> None:
-        try:
-            results = self._write_in_transaction(batch)
-        except sqlite3.Error:
-            if len(batch) == 1:
-                log.exception("could not store a delivery")
-                self._resolve(batch, [StoreError("the delivery could not be stored")])
-                return
-            # One bad job must not fail its neighbours: write each on its own.
-            for job in batch:
-                self._write_batch([job])
+    def _finish(self, batch: list[_Job], written: Written | WriterGone) -> None:
+        """A batch came back from the writer: print its lines, tell listeners, answer."""
+        if isinstance(written, WriterGone):
+            log.error("%s; %d deliveries not stored (answered 503)", written, len(batch))
+            self._resolve(batch, [StoreError("the delivery could not be stored")] * len(batch))
             return
+        results, lines = written
+        if lines:
+            self._emit(lines)
         events = [result for result in results if isinstance(result, Event)]
         rejections = [result for result in results if isinstance(result, Rejection)]
         for listener in self._commit_listeners:
@@ -437,93 +522,16 @@ class Store:
                 log.exception("a commit listener failed")
         self._resolve(batch, results, events, rejections)
 
-    def _write_in_transaction(self, batch: Sequence[_Job]) -> list[Event | Rejection]:
-        db = self._writer_db
-        with self._write_lock:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                results: list[Event | Rejection] = []
-                for job in batch:
-                    if job.kind == "event":
-                        results.append(self._insert_event(*job.data))
-                    else:
-                        results.append(self._insert_rejection(job.data))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        return results
-
-    def _insert_event(self, delivery: Delivery, c: Classification) -> Event:
-        db = self._writer_db
-        digest = body_digest(delivery.body)
-        twin: int | None = None
-        if c.is_join and c.conversation_id is not None:
-            row = db.execute(
-                "SELECT id FROM events WHERE conversation_id = ? AND event_type IN (?, ?) "
-                "ORDER BY id LIMIT 1",
-                (c.conversation_id, *JOIN_TYPES),
-            ).fetchone()
-            twin = row[0] if row is not None else None
-        received_at = delivery.received_at or time.time()
-        # One statement per event: the redelivery lookup runs inside the INSERT.
-        event_id, duplicate_of = db.execute(
-            "INSERT INTO events (received_at, family, event_type, conversation_id, subject_id, "
-            "summary, duplicate_of, error, occurred_at, severity, body, body_sha256, headers, "
-            "remote_addr, path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, coalesce("
-            "(SELECT id FROM events WHERE body_sha256 = ?12 ORDER BY id LIMIT 1), ?16), "
-            "?7, ?8, ?9, ?10, ?12, ?13, ?14, ?15) RETURNING id, duplicate_of",
-            (
-                received_at,
-                str(c.family),
-                c.event_type,
-                c.conversation_id,
-                c.subject_id,
-                c.summary,
-                c.error,
-                c.occurred_at,
-                str(c.severity),
-                delivery.body,
-                None,
-                digest,
-                orjson.dumps(delivery.headers).decode(),
-                delivery.remote_addr,
-                delivery.path,
-                twin,
-            ),
-        ).fetchone()
-        event = Event(
-            id=event_id,
-            received_at=received_at,
-            family=c.family,
-            event_type=c.event_type,
-            conversation_id=c.conversation_id,
-            subject_id=c.subject_id,
-            summary=c.summary,
-            duplicate_of=duplicate_of,
-            error=c.error,
-            size=len(delivery.body),
-            occurred_at=c.occurred_at,
-            severity=c.severity,
-            body=delivery.body,
-            headers=delivery.headers,
-            remote_addr=delivery.remote_addr,
-            path=delivery.path,
-            sha256=digest,
-        )
-        if c.parsed is not None:
-            # Event.parsed is a cached_property: seed it so the body is parsed once.
-            event.__dict__["parsed"] = c.parsed
-        return event
-
-    def _insert_rejection(self, data: tuple[Any, ...]) -> Rejection:
-        cursor = self._writer_db.execute(
-            "INSERT INTO rejected (received_at, method, path, remote_addr, size, status, reason) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            data,
-        )
-        assert cursor.lastrowid is not None
-        return Rejection(cursor.lastrowid, *data)
+    def _emit(self, lines: str) -> None:
+        """Write committed events' JSON lines; a closed reader (``| head``) stops them."""
+        if self._lines is None:
+            return
+        try:
+            self._lines.write(lines)
+            self._lines.flush()
+        except (OSError, ValueError) as exc:
+            log.warning("JSON lines output closed (%s); events are still stored", exc)
+            self._lines = None
 
     # ---------------------------------------------------------------- reads
 

@@ -1,0 +1,721 @@
+"""Writing deliveries into the store file, in this process or in a child process.
+
+The store's writer thread hands each batch of jobs to a writer, which
+classifies every delivery, inserts the batch in one transaction, commits, and
+(when asked) renders each committed event as a JSON line. Two writers do this
+with the same code (:class:`SQLiteWriter`):
+
+* in this process, on the writer thread's own connection; simple, and the
+  only choice for an in-memory database;
+* in a child process (:class:`ProcessWriter`, ``python -m
+  tavus_monitor.writer``). Classifying, inserting and rendering cost as much
+  CPU as receiving a request does, and in one process they share one core
+  with uvicorn under the GIL. In a child they run on the second core while
+  this process only receives and answers; that is what lets the monitor keep
+  up with a sender at more than half the speed of a bare receiver (see
+  ``bench/ingest.py``).
+
+A batch crosses the pipe as one length-prefixed ``marshal`` frame each way
+(both ends are the same interpreter, so marshal's format always matches). The
+child ignores SIGINT and SIGTERM (a Ctrl+C meant for the monitor reaches the
+whole process group) and exits when its stdin closes, which also happens when
+the parent dies, after finishing the batch it holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import marshal
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import orjson
+
+import tavus_monitor
+
+from .events import Classification, Event, Family, Headers, Severity, body_digest, classify
+from .jsonlines import event_line
+
+log = logging.getLogger(__name__)
+
+JOIN_TYPES = ("system.replica_joined", "system.pal_joined")
+WriterKind = Literal["thread", "process"]
+_FRAME_HEADER = 4
+_STOP_TIMEOUT = 30.0
+"""Seconds a child may take to finish its last batch after its stdin closes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A request body as it arrived, with the request facts worth keeping."""
+
+    body: bytes
+    headers: Headers = ()
+    received_at: float = 0.0
+    remote_addr: str | None = None
+    path: str = "/webhook"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A request that was refused (wrong token, wrong path, too large, ...)."""
+
+    id: int
+    received_at: float
+    method: str
+    path: str
+    """The path with any token redacted."""
+    remote_addr: str | None
+    size: int | None
+    status: int
+    reason: str
+
+
+class StoreError(Exception):
+    """The store could not keep a delivery (disk full, file unreadable, ...)."""
+
+
+class WriterGone(StoreError):
+    """The child writer died; the batches it held may or may not have been committed."""
+
+
+EventJob = tuple[Literal["event"], tuple[Delivery, Classification | None]]
+RejectionJob = tuple[Literal["rejection"], tuple[Any, ...]]
+Job = EventJob | RejectionJob
+Outcome = Event | Rejection | StoreError
+Written = tuple[list[Outcome], str]
+"""What a batch became: one outcome per job, and the events' JSON lines ("" if not asked)."""
+BatchDone = Callable[[Written | WriterGone], None]
+
+
+class SQLiteWriter:
+    """Writes batches of jobs in one transaction each on its own connection."""
+
+    def __init__(self, connection: sqlite3.Connection, *, render_lines: bool = False) -> None:
+        self.db = connection
+        self.render_lines = render_lines
+
+    def write(self, jobs: Sequence[Job]) -> Written:
+        """Insert ``jobs`` in one transaction and commit.
+
+        If SQLite refuses the batch, each job is retried in its own transaction
+        so one bad job cannot fail its neighbours; a job that still fails gets a
+        :class:`StoreError` as its outcome.
+        """
+        try:
+            results: list[Outcome] = list(self._transaction(jobs))
+        except sqlite3.Error:
+            if len(jobs) == 1:
+                log.exception("could not store a delivery")
+                results = [StoreError("the delivery could not be stored")]
+            else:
+                results = [self.write([job])[0][0] for job in jobs]
+        lines = ""
+        if self.render_lines:
+            lines = "".join(
+                [event_line(result) + "\n" for result in results if isinstance(result, Event)]
+            )
+        return results, lines
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _transaction(self, jobs: Sequence[Job]) -> list[Event | Rejection]:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            results: list[Event | Rejection] = []
+            for kind, data in jobs:
+                if kind == "event":
+                    delivery, classification = data
+                    results.append(self._insert_event(delivery, classification))
+                else:
+                    results.append(self._insert_rejection(data))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return results
+
+    def _insert_event(self, delivery: Delivery, c: Classification | None) -> Event:
+        db = self.db
+        if c is None:
+            c = classify(delivery.body, delivery.headers)
+        digest = body_digest(delivery.body)
+        twin: int | None = None
+        if c.is_join and c.conversation_id is not None:
+            row = db.execute(
+                "SELECT id FROM events WHERE conversation_id = ? AND event_type IN (?, ?) "
+                "ORDER BY id LIMIT 1",
+                (c.conversation_id, *JOIN_TYPES),
+            ).fetchone()
+            twin = row[0] if row is not None else None
+        received_at = delivery.received_at or time.time()
+        # One statement per event: the redelivery lookup runs inside the INSERT.
+        event_id, duplicate_of = db.execute(
+            "INSERT INTO events (received_at, family, event_type, conversation_id, subject_id, "
+            "summary, duplicate_of, error, occurred_at, severity, body, body_sha256, headers, "
+            "remote_addr, path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, coalesce("
+            "(SELECT id FROM events WHERE body_sha256 = ?12 ORDER BY id LIMIT 1), ?16), "
+            "?7, ?8, ?9, ?10, ?12, ?13, ?14, ?15) RETURNING id, duplicate_of",
+            (
+                received_at,
+                str(c.family),
+                c.event_type,
+                c.conversation_id,
+                c.subject_id,
+                c.summary,
+                c.error,
+                c.occurred_at,
+                str(c.severity),
+                delivery.body,
+                None,
+                digest,
+                orjson.dumps(delivery.headers).decode(),
+                delivery.remote_addr,
+                delivery.path,
+                twin,
+            ),
+        ).fetchone()
+        event = Event(
+            id=event_id,
+            received_at=received_at,
+            family=c.family,
+            event_type=c.event_type,
+            conversation_id=c.conversation_id,
+            subject_id=c.subject_id,
+            summary=c.summary,
+            duplicate_of=duplicate_of,
+            error=c.error,
+            size=len(delivery.body),
+            occurred_at=c.occurred_at,
+            severity=c.severity,
+            body=delivery.body,
+            headers=delivery.headers,
+            remote_addr=delivery.remote_addr,
+            path=delivery.path,
+            sha256=digest,
+        )
+        if c.parsed is not None:
+            # Event.parsed is a cached_property: seed it so the body is parsed once.
+            event.__dict__["parsed"] = c.parsed
+        return event
+
+    def _insert_rejection(self, data: tuple[Any, ...]) -> Rejection:
+        cursor = self.db.execute(
+            "INSERT INTO rejected (received_at, method, path, remote_addr, size, status, reason) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            data,
+        )
+        assert cursor.lastrowid is not None
+        return Rejection(cursor.lastrowid, *data)
+
+
+# ------------------------------------------------------------- the child
+
+
+class ProcessWriter:
+    """Runs :class:`SQLiteWriter` in a child process, driven by one event loop.
+
+    ``send`` (on the loop) writes a batch to the child's stdin without
+    blocking and returns; the loop reads the replies as they come and reports
+    each, in order, to its ``done``. No thread sits between the requests and
+    the child: every hand-off is a pipe the loop already watches, so a batch
+    costs no thread wake-ups or GIL hand-offs in this process. Batches queue
+    in the pipe while the child is busy, and it writes all that queued up in
+    one transaction.
+
+    If the child dies, every batch it held is reported as :class:`WriterGone`
+    and the next batch starts a new child.
+    """
+
+    def __init__(
+        self, path: Path, *, synchronous: str, render_lines: bool, lines_fd: int | None = None
+    ) -> None:
+        """``lines_fd``: a file descriptor the child writes JSON lines to itself.
+
+        Without it, lines (when ``render_lines``) come back with each reply.
+        """
+        self.path = path
+        self.synchronous = synchronous
+        self.render_lines = render_lines
+        self.lines_fd = lines_fd
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._child: _Child | None = None
+        self._closed = threading.Event()
+        self._child = self._spawn()
+
+    def _spawn(self) -> _Child:
+        package_root = str(Path(tavus_monitor.__file__).resolve().parent.parent)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        command = [sys.executable, "-m", "tavus_monitor.writer", str(self.path)]
+        command += ["--synchronous", self.synchronous]
+        # A fresh descriptor for the lines: the child's own 0-2 are its pipes.
+        lines_fd = os.dup(self.lines_fd) if self.lines_fd is not None else None
+        if lines_fd is not None:
+            command += ["--lines-fd", str(lines_fd)]
+        elif self.render_lines:
+            command.append("--lines")
+        stderr = _log_file()
+        try:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr if stderr is not None else subprocess.DEVNULL,
+                env=env,
+                pass_fds=() if lines_fd is None else (lines_fd,),
+            )
+        finally:
+            if stderr is not None:
+                stderr.close()
+            if lines_fd is not None:
+                os.close(lines_fd)
+        log.info("store writer process %d started", process.pid)
+        assert process.stdin is not None
+        assert process.stdout is not None
+        return _Child(process, process.stdin.fileno(), _FrameReader(process.stdout.fileno()))
+
+    # ------------------------------------------------------- on the loop
+
+    def send(self, jobs: Sequence[Job], done: BatchDone) -> None:
+        """Queue ``jobs`` for the child; ``done`` runs on the loop when they come back."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        child = self._child
+        if child is None or child.gone:
+            child = self._child = self._spawn()
+        if not child.watched:
+            os.set_blocking(child.stdin_fd, False)
+            os.set_blocking(child.reader.fd, False)
+            loop.add_reader(child.reader.fd, self._on_replies, child)
+            child.watched = True
+        child.in_flight.append((jobs, done))
+        data = marshal.dumps([_encode_job(job) for job in jobs])
+        child.pending += len(data).to_bytes(_FRAME_HEADER, "little") + data
+        self._flush(child)
+
+    def _flush(self, child: _Child) -> None:
+        """Write what the pipe takes now; the loop writes the rest when it drains."""
+        loop = self._loop
+        assert loop is not None
+        try:
+            while child.pending:
+                written = os.write(child.stdin_fd, child.pending)
+                del child.pending[:written]
+        except BlockingIOError:
+            if not child.waiting_to_write:
+                loop.add_writer(child.stdin_fd, self._flush, child)
+                child.waiting_to_write = True
+            return
+        except OSError:
+            # The child is gone; its end of stdout closes and _on_replies reports it.
+            child.pending.clear()
+        if child.waiting_to_write:
+            loop.remove_writer(child.stdin_fd)
+            child.waiting_to_write = False
+        if child.closing:
+            self._close_stdin(child)
+
+    def _on_replies(self, child: _Child) -> None:
+        try:
+            replies = child.reader.read_available()
+        except OSError:
+            replies, child.reader.ended = [], True
+        for outcomes, lines in replies:
+            jobs, done = child.in_flight.popleft()
+            done(([_decode_outcome(job, o) for job, o in zip(jobs, outcomes, strict=True)], lines))
+        if child.reader.ended:
+            self._child_ended(child)
+
+    def _child_ended(self, child: _Child) -> None:
+        loop = self._loop
+        assert loop is not None
+        loop.remove_reader(child.reader.fd)
+        if child.waiting_to_write:
+            loop.remove_writer(child.stdin_fd)
+        child.gone = True
+        code = child.process.wait()
+        assert child.process.stdout is not None
+        child.process.stdout.close()
+        if not child.closing:
+            self._close_stdin(child)
+        lost, child.in_flight = list(child.in_flight), deque()
+        if lost or not child.closing:
+            log.error("store writer process %d stopped (exit code %s)", child.process.pid, code)
+        for _jobs, done in lost:
+            done(WriterGone(f"the store writer process stopped (exit code {code})"))
+        if child.closing:
+            self._closed.set()
+
+    def _begin_close(self) -> None:
+        child = self._child
+        if child is None or child.gone:
+            self._closed.set()
+            return
+        child.closing = True
+        if not child.pending:
+            self._close_stdin(child)
+
+    @staticmethod
+    def _close_stdin(child: _Child) -> None:
+        assert child.process.stdin is not None
+        with contextlib.suppress(OSError):
+            child.process.stdin.close()
+
+    # ------------------------------------------------------- any thread
+
+    def close(self) -> None:
+        """Let the child finish what it holds, answer it, and exit.
+
+        From another thread the loop does the work (it owns the pipes); on the
+        loop's own thread, or with no loop, the replies are read right here.
+        """
+        loop = self._loop
+        if (
+            loop is not None
+            and not loop.is_closed()
+            and loop.is_running()
+            and asyncio._get_running_loop() is not loop
+        ):
+            loop.call_soon_threadsafe(self._begin_close)
+            if self._closed.wait(_STOP_TIMEOUT):
+                return
+        self._close_here()
+
+    def _close_here(self) -> None:
+        child = self._child
+        if child is None or child.gone:
+            return
+        loop = self._loop
+        if child.watched and loop is not None and not loop.is_closed():
+            loop.remove_reader(child.reader.fd)
+            if child.waiting_to_write:
+                loop.remove_writer(child.stdin_fd)
+        os.set_blocking(child.stdin_fd, True)
+        os.set_blocking(child.reader.fd, True)
+        with contextlib.suppress(OSError):
+            os.write(child.stdin_fd, child.pending)
+        child.pending.clear()
+        child.closing = True
+        self._close_stdin(child)
+        try:
+            while (replies := child.reader.read()) is not None:
+                for outcomes, lines in replies:
+                    jobs, done = child.in_flight.popleft()
+                    results = [_decode_outcome(j, o) for j, o in zip(jobs, outcomes, strict=True)]
+                    done((results, lines))
+        except OSError:
+            pass
+        try:
+            child.process.wait(_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            log.error("store writer process %d did not stop; killing it", child.process.pid)
+            child.process.kill()
+        self._child_ended_here(child)
+
+    def _child_ended_here(self, child: _Child) -> None:
+        child.gone = True
+        code = child.process.wait()
+        assert child.process.stdout is not None
+        child.process.stdout.close()
+        lost, child.in_flight = list(child.in_flight), deque()
+        for _jobs, done in lost:
+            done(WriterGone(f"the store writer process stopped (exit code {code})"))
+
+
+@dataclass(slots=True, eq=False)
+class _Child:
+    process: subprocess.Popen[bytes]
+    stdin_fd: int
+    reader: _FrameReader
+    in_flight: deque[tuple[Sequence[Job], BatchDone]] = field(default_factory=deque)
+    pending: bytearray = field(default_factory=bytearray)
+    """Frames not yet taken by the pipe."""
+    watched: bool = False
+    waiting_to_write: bool = False
+    closing: bool = False
+    gone: bool = False
+
+
+def _log_file() -> IO[bytes] | None:
+    """The file this process logs to, opened for the child's stderr (a crash lands there)."""
+    for handler in logging.getLogger().handlers:
+        filename = getattr(handler, "baseFilename", None)
+        if filename:
+            try:
+                return open(filename, "ab")
+            except OSError:
+                return None
+    return None
+
+
+def _encode_job(job: Job) -> tuple[Any, ...]:
+    kind, data = job
+    if kind == "rejection":
+        return ("r", data)
+    delivery, c = data
+    known = None
+    if c is not None:
+        known = (
+            str(c.family),
+            c.event_type,
+            c.conversation_id,
+            c.subject_id,
+            c.summary,
+            c.error,
+            c.occurred_at,
+            str(c.severity),
+        )
+    return (
+        "e",
+        delivery.body,
+        delivery.headers,
+        delivery.received_at,
+        delivery.remote_addr,
+        delivery.path,
+        known,
+    )
+
+
+def _decode_job(encoded: tuple[Any, ...]) -> Job:
+    if encoded[0] == "r":
+        return ("rejection", tuple(encoded[1]))
+    _, body, headers, received_at, remote_addr, path, known = encoded
+    delivery = Delivery(
+        body, tuple(tuple(pair) for pair in headers), received_at, remote_addr, path
+    )
+    c = None
+    if known is not None:
+        family, event_type, conversation_id, subject_id, summary, error, occurred_at, severity = (
+            known
+        )
+        c = Classification(
+            Family(family),
+            event_type,
+            conversation_id,
+            subject_id,
+            summary,
+            error,
+            occurred_at,
+            Severity(severity),
+        )
+    return ("event", (delivery, c))
+
+
+def _encode_outcome(result: Outcome) -> Any:
+    if isinstance(result, StoreError):
+        return str(result)
+    if isinstance(result, Rejection):
+        return result.id
+    return (
+        result.id,
+        result.received_at,
+        str(result.family),
+        result.event_type,
+        result.conversation_id,
+        result.subject_id,
+        result.summary,
+        result.duplicate_of,
+        result.error,
+        result.occurred_at,
+        str(result.severity),
+        result.sha256,
+    )
+
+
+def _decode_outcome(job: Job, outcome: Any) -> Outcome:
+    if isinstance(outcome, str):
+        return StoreError(outcome)
+    kind, data = job
+    if kind == "rejection":
+        return Rejection(outcome, *data)
+    delivery: Delivery = data[0]
+    (
+        event_id,
+        received_at,
+        family,
+        event_type,
+        conversation_id,
+        subject_id,
+        summary,
+        duplicate_of,
+        error,
+        occurred_at,
+        severity,
+        digest,
+    ) = outcome
+    return Event(
+        id=event_id,
+        received_at=received_at,
+        family=Family(family),
+        event_type=event_type,
+        conversation_id=conversation_id,
+        subject_id=subject_id,
+        summary=summary,
+        duplicate_of=duplicate_of,
+        error=error,
+        size=len(delivery.body),
+        occurred_at=occurred_at,
+        severity=Severity(severity),
+        body=delivery.body,
+        headers=delivery.headers,
+        remote_addr=delivery.remote_addr,
+        path=delivery.path,
+        sha256=digest,
+    )
+
+
+def _write_frames(stream: IO[bytes], values: Sequence[Any]) -> None:
+    """Write each value as one frame (4-byte length, marshal data), then flush once."""
+    for value in values:
+        data = marshal.dumps(value)
+        stream.write(len(data).to_bytes(_FRAME_HEADER, "little"))
+        stream.write(data)
+    stream.flush()
+
+
+class _FrameReader:
+    """Reads frames from a pipe, giving back every complete frame that has arrived.
+
+    One ``os.read`` takes whatever is waiting in the pipe, so a reader that
+    fell behind catches up in one step: the child writes everything that
+    queued up while it was busy in one transaction (one commit instead of many).
+    """
+
+    CHUNK = 1 << 20
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = bytearray()
+        self.ended = False
+
+    def read(self) -> list[Any] | None:
+        """The complete frames available (waiting for at least one), or None at the end."""
+        while True:
+            frames = self._complete_frames()
+            if frames:
+                return frames
+            chunk = os.read(self.fd, max(self.CHUNK, self._missing()))
+            if not chunk:
+                return None
+            self.buffer += chunk
+
+    def read_available(self) -> list[Any]:
+        """Without waiting (a non-blocking fd): the complete frames so far (``ended`` at EOF)."""
+        while True:
+            try:
+                chunk = os.read(self.fd, max(self.CHUNK, self._missing()))
+            except BlockingIOError:
+                break
+            if not chunk:
+                self.ended = True
+                break
+            self.buffer += chunk
+            if len(chunk) < self.CHUNK:
+                break
+        return self._complete_frames()
+
+    def _missing(self) -> int:
+        if len(self.buffer) < _FRAME_HEADER:
+            return 0
+        return (
+            _FRAME_HEADER + int.from_bytes(self.buffer[:_FRAME_HEADER], "little") - len(self.buffer)
+        )
+
+    def _complete_frames(self) -> list[Any]:
+        frames: list[Any] = []
+        view = memoryview(self.buffer)
+        offset = 0
+        try:
+            while len(view) - offset >= _FRAME_HEADER:
+                size = int.from_bytes(view[offset : offset + _FRAME_HEADER], "little")
+                end = offset + _FRAME_HEADER + size
+                if end > len(view):
+                    break
+                frames.append(marshal.loads(view[offset + _FRAME_HEADER : end]))
+                offset = end
+        finally:
+            view.release()
+        if offset:
+            del self.buffer[:offset]
+        return frames
+
+
+def serve(
+    connection: sqlite3.Connection,
+    source: int,
+    sink: IO[bytes],
+    lines: bool,
+    lines_out: IO[str] | None = None,
+) -> None:
+    """The child's loop: batches in, one transaction, outcomes out; until ``source`` ends.
+
+    Every batch waiting in the pipe goes into the same transaction; the
+    replies still go back one per batch, in order (the lines with the first).
+    """
+    writer = SQLiteWriter(connection, render_lines=lines or lines_out is not None)
+    reader = _FrameReader(source)
+    while (frames := reader.read()) is not None:
+        jobs = [_decode_job(encoded) for frame in frames for encoded in frame]
+        results, text = writer.write(jobs)
+        outcomes = [_encode_outcome(result) for result in results]
+        replies = []
+        start = 0
+        reply_text = "" if lines_out is not None else text
+        for frame in frames:
+            replies.append((outcomes[start : start + len(frame)], reply_text))
+            start += len(frame)
+            reply_text = ""
+        _write_frames(sink, replies)
+        if lines_out is not None and text:
+            # After the answers: the deliveries are committed, and their senders
+            # need not wait for the printing.
+            try:
+                lines_out.write(text)
+                lines_out.flush()
+            except (OSError, ValueError):
+                lines_out = None  # a closed reader (| head): events are still stored
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tavus_monitor.writer")
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--synchronous", default="NORMAL")
+    parser.add_argument("--lines", action="store_true", help="JSON lines in each reply")
+    parser.add_argument("--lines-fd", type=int, help="write JSON lines to this descriptor")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    source, sink = sys.stdin.fileno(), sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing else may write into the reply pipe
+    connection = sqlite3.connect(args.path, isolation_level=None, timeout=30.0)
+    try:
+        connection.execute("PRAGMA busy_timeout = 30000")
+        connection.execute(f"PRAGMA synchronous = {args.synchronous}")
+        lines_out = None
+        if args.lines_fd is not None:
+            lines_out = open(args.lines_fd, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+        serve(connection, source, sink, args.lines, lines_out)
+    finally:
+        connection.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
