@@ -41,9 +41,19 @@ def _reject_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 """Built once: ``json.loads`` with a keyword argument builds a new decoder per call."""
 
-_LONG_DIGIT_RUN = re.compile(rb"\d{19}")
-"""orjson reads integers beyond 64 bits as floats; bodies that may hold one take the
-exact (standard library) path."""
+_DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_DIGIT_RUN = b"0" * 19
+"""orjson reads integers beyond 64 bits as floats; bodies that may hold one (19 digits
+in a row anywhere) take the exact (standard library) path."""
+
+
+def _may_hold_long_integer(body: bytes) -> bool:
+    """Whether ``body`` has 19 ASCII digits in a row (what ``re`` ``\\d{19}`` finds).
+
+    Mapping digits to "0" and the rest to " " and then a substring search is
+    about ten times faster than the regular expression on a transcript.
+    """
+    return _LONG_DIGIT_RUN in body.translate(_DIGITS_AS_ZEROS)
 
 
 def parse_json(body: bytes, content_type: str | None = None) -> ParsedBody:
@@ -52,7 +62,7 @@ def parse_json(body: bytes, content_type: str | None = None) -> ParsedBody:
     ``content_type`` only sharpens the reason given for a body that is not
     JSON (a form post says so instead of "expecting value").
     """
-    if not _LONG_DIGIT_RUN.search(body):
+    if not _may_hold_long_integer(body):
         # The fast path: orjson is strict (no NaN, no lone surrogates, no BOM, valid
         # UTF-8), so whatever it accepts is valid JSON; whatever it refuses goes on to
         # the path below, which says exactly why.
