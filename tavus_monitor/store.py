@@ -103,6 +103,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX events_jobs ON events (family, subject_id, id)
         WHERE family IN ('replica', 'video');
     """,
+    # 3: redeliveries are looked up within their conversation or job (see
+    # writer._REDELIVERY); the digest index is kept for bodies with neither.
+    """
+    DROP INDEX events_sha;
+    CREATE INDEX events_sha_orphans ON events (body_sha256)
+        WHERE conversation_id IS NULL AND family NOT IN ('replica', 'video');
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -52,6 +52,19 @@ from .jsonlines import event_line
 log = logging.getLogger(__name__)
 
 JOIN_TYPES = ("system.replica_joined", "system.pal_joined")
+_REDELIVERY = (
+    # The first earlier event with the same body (?12). An identical body has
+    # the same conversation (?4) or job (?2, ?5), so the lookup runs within
+    # those indexes; only bodies with neither need an index on the digest
+    # itself, which keeps a random-order index write off the common insert.
+    "(CASE WHEN ?4 IS NOT NULL THEN (SELECT id FROM events WHERE conversation_id = ?4 "
+    "AND body_sha256 = ?12 ORDER BY id LIMIT 1) "
+    "WHEN ?2 IN ('replica', 'video') THEN (SELECT id FROM events WHERE family = ?2 "
+    "AND family IN ('replica', 'video') AND subject_id IS ?5 AND body_sha256 = ?12 "
+    "ORDER BY id LIMIT 1) "
+    "ELSE (SELECT id FROM events WHERE conversation_id IS NULL "
+    "AND family NOT IN ('replica', 'video') AND body_sha256 = ?12 ORDER BY id LIMIT 1) END)"
+)
 WriterKind = Literal["thread", "process"]
 _FRAME_HEADER = 4
 _STOP_TIMEOUT = 30.0
@@ -99,6 +112,14 @@ Outcome = Event | Rejection | StoreError
 Written = tuple[list[Outcome], str]
 """What a batch became: one outcome per job, and the events' JSON lines ("" if not asked)."""
 BatchDone = Callable[[Written | WriterGone], None]
+
+
+_INSERT_EVENT = (
+    "INSERT INTO events (received_at, family, event_type, conversation_id, subject_id, "
+    "summary, duplicate_of, error, occurred_at, severity, body, body_sha256, headers, "
+    "remote_addr, path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, coalesce(" + _REDELIVERY + ", ?16), "
+    "?7, ?8, ?9, ?10, ?12, ?13, ?14, ?15) RETURNING id, duplicate_of"
+)
 
 
 class SQLiteWriter:
@@ -166,11 +187,7 @@ class SQLiteWriter:
         received_at = delivery.received_at or time.time()
         # One statement per event: the redelivery lookup runs inside the INSERT.
         event_id, duplicate_of = db.execute(
-            "INSERT INTO events (received_at, family, event_type, conversation_id, subject_id, "
-            "summary, duplicate_of, error, occurred_at, severity, body, body_sha256, headers, "
-            "remote_addr, path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, coalesce("
-            "(SELECT id FROM events WHERE body_sha256 = ?12 ORDER BY id LIMIT 1), ?16), "
-            "?7, ?8, ?9, ?10, ?12, ?13, ?14, ?15) RETURNING id, duplicate_of",
+            _INSERT_EVENT,
             (
                 received_at,
                 str(c.family),

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from tavus_monitor import samples
-from tavus_monitor.events import Event, Family, classify
+from tavus_monitor.events import Event, Family, body_digest, classify
 from tavus_monitor.store import (
+    MIGRATIONS,
     SCHEMA_VERSION,
     Delivery,
     EventQuery,
@@ -181,6 +182,36 @@ def test_a_database_from_a_newer_version_is_refused(db_path: Path) -> None:
     # Refusing must not touch the file: it still says the newer version.
     with raw_db(db_path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+
+
+def test_a_first_version_database_is_migrated_keeping_its_events(db_path: Path) -> None:
+    """A file written by schema 1 opens: its events stay, redeliveries are still found."""
+    db_path.parent.mkdir(parents=True)
+    with raw_db(db_path) as db:
+        db.executescript(MIGRATIONS[0])
+        db.execute("PRAGMA user_version = 1")
+        old_body = body_for("system.shutdown", "c-old")
+        db.execute(
+            "INSERT INTO events (received_at, family, event_type, conversation_id, subject_id, "
+            "summary, severity, body, body_sha256, headers, path) "
+            "VALUES (1.0, 'conversation', 'system.shutdown', 'c-old', 'c-old', 'shutdown', "
+            "'info', ?, ?, '[]', '/webhook')",
+            (old_body, body_digest(old_body)),
+        )
+        db.commit()
+    with Store(db_path) as store:
+        again = put(store, old_body)
+        assert again.duplicate_of == 1
+        assert [row.id for row in store.rows()] == [again.id, 1]
+    with Store(db_path) as store:  # reopened: the migrations ran once
+        assert store.count() == 2
+    with raw_db(db_path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        indexes = {
+            row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        }
+    assert "events_received" not in indexes
+    assert {"events_jobs", "events_sha_orphans", "events_conversation"} <= indexes
 
 
 def test_reopening_keeps_history_and_ids_continue(db_path: Path) -> None:
@@ -400,6 +431,28 @@ def test_exact_redelivery_points_at_the_first_copy(store: Store) -> None:
     assert again.duplicate_of == first.id
     assert third.duplicate_of == first.id
     assert store.get(again.id) == again
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"video_id": "v1", "status": "ready", "hosted_url": null}',
+        b'{"replica_id": "r1", "status": "error", "error_message": "bad footage"}',
+        b'{"status": "ready"}',
+        b'{"message_type": "mystery", "event_type": "x.y"}',
+        b"not json at all",
+        b"",
+    ],
+    ids=["video", "replica", "replica-without-id", "unknown", "malformed", "empty"],
+)
+def test_redelivery_is_found_for_bodies_without_a_conversation(store: Store, body: bytes) -> None:
+    """Redeliveries are looked up per conversation, per job, or by digest alone."""
+    first = put(store, body)
+    put(store, b'{"video_id": "v2", "status": "ready"}')
+    put(store, b"other garbage")
+    again = put(store, body)
+    assert first.duplicate_of is None
+    assert again.duplicate_of == first.id
 
 
 def test_same_bytes_but_different_headers_is_still_a_redelivery(store: Store) -> None:
