@@ -340,6 +340,11 @@ class Store:
                 db.execute("ROLLBACK")
                 raise
 
+    @property
+    def writer_pid(self) -> int | None:
+        """The writer process's id (None when writes happen on a thread here)."""
+        return self._process_writer.pid if self._process_writer is not None else None
+
     def on_commit(
         self, listener: CommitListener, *, loop: asyncio.AbstractEventLoop | None = None
     ) -> None:

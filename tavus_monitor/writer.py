@@ -307,6 +307,11 @@ class ProcessWriter:
         assert process.stdout is not None
         return _Child(process, process.stdin.fileno(), _FrameReader(process.stdout.fileno()))
 
+    @property
+    def pid(self) -> int | None:
+        child = self._child
+        return child.process.pid if child is not None and not child.gone else None
+
     # ------------------------------------------------------- on the loop
 
     def send(self, jobs: Sequence[Job], done: BatchDone) -> None:

@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import json
 import math
+import os
+import signal
 import socket
 import sqlite3
 import statistics
@@ -181,6 +183,30 @@ async def test_every_sample_is_answered_success_and_stored_byte_exact(
     assert stored.remote_addr == "127.0.0.1"
     assert stored.path == "/webhook/<token>"
     assert TEST_TOKEN not in json.dumps(stored.headers)
+
+
+async def test_a_killed_writer_process_is_replaced_and_nothing_acknowledged_is_lost(
+    monitor: Monitor, client: httpx.AsyncClient
+) -> None:
+    """The writer dies: what it held is answered 503 (Tavus retries), a new one takes over."""
+    store = store_of(monitor)
+    before = await post_ok(monitor, client, numbered_body(1))
+    first_pid = store.writer_pid
+    assert first_pid is not None
+
+    os.kill(first_pid, signal.SIGKILL)
+    during = await client.post(WEBHOOK, content=numbered_body(2))
+    assert during.status_code in (200, 503)  # 503 if it reached the dead writer
+    after = await post_ok(monitor, client, numbered_body(3))
+
+    assert store.writer_pid not in (None, first_pid)
+    stored = {event.body for event in store.page(EventQuery(limit=10))}
+    assert {before.body, after.body} <= stored
+    assert (numbered_body(2) in stored) == (during.status_code == 200)
+
+
+def numbered_body(number: int) -> bytes:
+    return json.dumps({"conversation_id": f"c-{number}", "event_type": "system.shutdown"}).encode()
 
 
 async def test_answer_waits_for_the_commit(
