@@ -1,9 +1,11 @@
 """The SQLite event store: every delivery, byte-exact, committed before it is acknowledged.
 
-One writer thread owns the only write connection and commits in groups: it
-takes every job that is waiting, writes them in one transaction, commits, and
-only then resolves their futures. The server answers 200 after that future
+One writer owns the only write connection and commits in groups: it takes
+every job that is waiting, writes them in one transaction, commits, and only
+then resolves their futures. The server answers 200 after that future
 resolves, so "acknowledged" means "in the WAL", which survives ``kill -9``.
+The writer is a thread here, or (``writer="process"``, what the monitor uses
+for a file) a child process fed by the event loop; see :mod:`tavus_monitor.writer`.
 The event loop never waits on SQLite; readers use their own connection and
 WAL lets them run beside the writer.
 """
@@ -350,8 +352,9 @@ class Store:
     ) -> None:
         """Call ``listener`` after each commit, in id order.
 
-        From the writer thread, or with ``loop`` on that event loop, in the same
-        callback that answers the loop's waiting deliveries (one wake-up per batch).
+        From the thread that finishes the batch (the writer thread, or the loop
+        that drives a writer process), or with ``loop`` on that event loop, in the
+        same callback that answers the loop's waiting deliveries (one wake-up per batch).
         """
         if loop is None:
             self._commit_listeners.append(listener)
