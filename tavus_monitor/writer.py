@@ -190,14 +190,7 @@ class SQLiteWriter:
             _INSERT_EVENT,
             (
                 received_at,
-                str(c.family),
-                c.event_type,
-                c.conversation_id,
-                c.subject_id,
-                c.summary,
-                c.error,
-                c.occurred_at,
-                str(c.severity),
+                *_classification_fields(c),
                 delivery.body,
                 None,
                 digest,
@@ -487,23 +480,26 @@ def _log_file() -> IO[bytes] | None:
     return None
 
 
+def _classification_fields(c: Classification) -> tuple[Any, ...]:
+    """A classification as plain values, in the order of the INSERT's ?2-?9 and the pipe's."""
+    return (
+        str(c.family),
+        c.event_type,
+        c.conversation_id,
+        c.subject_id,
+        c.summary,
+        c.error,
+        c.occurred_at,
+        str(c.severity),
+    )
+
+
 def _encode_job(job: Job) -> tuple[Any, ...]:
     kind, data = job
     if kind == "rejection":
         return ("r", data)
     delivery, c = data
-    known = None
-    if c is not None:
-        known = (
-            str(c.family),
-            c.event_type,
-            c.conversation_id,
-            c.subject_id,
-            c.summary,
-            c.error,
-            c.occurred_at,
-            str(c.severity),
-        )
+    known = _classification_fields(c) if c is not None else None
     return (
         "e",
         delivery.body,
