@@ -352,9 +352,7 @@ class ProcessWriter:
             replies = child.reader.read_available()
         except OSError:
             replies, child.reader.ended = [], True
-        for outcomes, lines in replies:
-            jobs, done = child.in_flight.popleft()
-            done(([_decode_outcome(job, o) for job, o in zip(jobs, outcomes, strict=True)], lines))
+        _answer(child, replies)
         if child.reader.ended:
             self._child_ended(child)
 
@@ -364,17 +362,9 @@ class ProcessWriter:
         loop.remove_reader(child.reader.fd)
         if child.waiting_to_write:
             loop.remove_writer(child.stdin_fd)
-        child.gone = True
-        code = child.process.wait()
-        assert child.process.stdout is not None
-        child.process.stdout.close()
         if not child.closing:
             self._close_stdin(child)
-        lost, child.in_flight = list(child.in_flight), deque()
-        if lost or not child.closing:
-            log.error("store writer process %d stopped (exit code %s)", child.process.pid, code)
-        for _jobs, done in lost:
-            done(WriterGone(f"the store writer process stopped (exit code {code})"))
+        _release(child)
         if child.closing:
             self._closed.set()
 
@@ -431,10 +421,7 @@ class ProcessWriter:
         self._close_stdin(child)
         try:
             while (replies := child.reader.read()) is not None:
-                for outcomes, lines in replies:
-                    jobs, done = child.in_flight.popleft()
-                    results = [_decode_outcome(j, o) for j, o in zip(jobs, outcomes, strict=True)]
-                    done((results, lines))
+                _answer(child, replies)
         except OSError:
             pass
         try:
@@ -442,16 +429,7 @@ class ProcessWriter:
         except subprocess.TimeoutExpired:
             log.error("store writer process %d did not stop; killing it", child.process.pid)
             child.process.kill()
-        self._child_ended_here(child)
-
-    def _child_ended_here(self, child: _Child) -> None:
-        child.gone = True
-        code = child.process.wait()
-        assert child.process.stdout is not None
-        child.process.stdout.close()
-        lost, child.in_flight = list(child.in_flight), deque()
-        for _jobs, done in lost:
-            done(WriterGone(f"the store writer process stopped (exit code {code})"))
+        _release(child)
 
 
 @dataclass(slots=True, eq=False)
@@ -466,6 +444,26 @@ class _Child:
     waiting_to_write: bool = False
     closing: bool = False
     gone: bool = False
+
+
+def _answer(child: _Child, replies: list[Any]) -> None:
+    """Report each reply to the batch it answers (replies come in the order batches went)."""
+    for outcomes, lines in replies:
+        jobs, done = child.in_flight.popleft()
+        done(([_decode_outcome(job, o) for job, o in zip(jobs, outcomes, strict=True)], lines))
+
+
+def _release(child: _Child) -> None:
+    """The child has ended: reap it and fail the batches it never answered."""
+    child.gone = True
+    code = child.process.wait()
+    assert child.process.stdout is not None
+    child.process.stdout.close()
+    lost, child.in_flight = list(child.in_flight), deque()
+    if lost or not child.closing:
+        log.error("store writer process %d stopped (exit code %s)", child.process.pid, code)
+    for _jobs, done in lost:
+        done(WriterGone(f"the store writer process stopped (exit code {code})"))
 
 
 def _log_file() -> IO[bytes] | None:
