@@ -56,6 +56,16 @@ log = logging.getLogger(__name__)
 
 GROUP_COMMIT_MAX = 512
 """Most jobs written in one transaction; enough to amortise a commit under a burst."""
+EARLY_SEND = 4
+"""Jobs after which a loop iteration's batch goes to the writer process at once.
+
+The child then starts classifying and committing them while this process
+parses the rest of the iteration's requests (which it takes in its next
+transaction), instead of idling until the whole iteration is done. Fewer
+means more commits; more means less overlap. 4 measured best with
+``bench/ingest.py`` (32 connections): about 10 % more requests/s than one
+batch per iteration.
+"""
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: events and rejected requests.
@@ -453,6 +463,8 @@ class Store:
             # of a wake-up (and a GIL hand-off) per request.
             loop.call_soon(self._flush_outbox)
         self._outbox.append(_Job(job, future, loop))
+        if self._process_writer is not None and len(self._outbox) >= EARLY_SEND:
+            self._flush_outbox()  # the next job schedules the iteration's last flush
         return future
 
     def _flush_outbox(self) -> None:

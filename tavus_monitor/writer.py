@@ -614,7 +614,9 @@ class _FrameReader:
     queued up while it was busy in one transaction (one commit instead of many).
     """
 
-    CHUNK = 1 << 20
+    CHUNK = 1 << 16
+    """Bytes asked for per read: a pipe's capacity. ``os.read`` allocates what it is
+    asked for, and a 1 MiB allocation per read cost ten times the read itself."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd

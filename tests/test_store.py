@@ -25,6 +25,7 @@ from tavus_monitor.store import (
     Store,
     StoreError,
 )
+from tavus_monitor.writer import WriterKind
 
 JSON_HEADERS = (("content-type", "application/json"), ("user-agent", "Tavus/1.0"))
 
@@ -504,10 +505,22 @@ def test_many_concurrent_submits_all_resolve_and_are_all_stored(store: Store) ->
     assert stored == {numbered(n) for n in range(2000)}
 
 
-async def test_many_concurrent_appends_from_the_event_loop(store: Store) -> None:
-    events = await asyncio.gather(*(store.append(Delivery(body=numbered(n))) for n in range(500)))
-    assert len({e.id for e in events}) == 500
-    assert store.counts().events == 500
+@pytest.mark.parametrize("writer", ["thread", "process"])
+async def test_many_concurrent_appends_from_the_event_loop(
+    db_path: Path, writer: WriterKind
+) -> None:
+    """Each append gets its own delivery back, ids in the order they were made.
+
+    500 appends in one loop iteration: the process writer receives them in
+    several batches (``EARLY_SEND``) that may share a transaction in the child.
+    """
+    with Store(db_path, writer=writer) as store:
+        events = await asyncio.gather(
+            *(store.append(Delivery(body=numbered(n))) for n in range(500))
+        )
+        assert [event.body for event in events] == [numbered(n) for n in range(500)]
+        assert [event.id for event in events] == list(range(1, 501))
+        assert store.counts().events == 500
 
 
 def test_commit_listener_sees_committed_events_in_id_order(store: Store) -> None:
