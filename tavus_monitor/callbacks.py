@@ -58,12 +58,13 @@ def parse_time(value: Any) -> float | None:
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()
-    try:
-        number = float(text)
-    except ValueError:
-        pass
-    else:
-        return number if math.isfinite(number) else None
+    if ":" not in text:  # a clock time is no number: skip the failing float() (an exception)
+        try:
+            number = float(text)
+        except ValueError:
+            pass
+        else:
+            return number if math.isfinite(number) else None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

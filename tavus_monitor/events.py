@@ -143,7 +143,7 @@ def body_digest(body: bytes) -> bytes:
 
 def one_line(text: str, limit: int = SUMMARY_LIMIT) -> str:
     """Collapse all whitespace to single spaces and cut to ``limit`` characters."""
-    flat = re.sub(r"\s+", " ", text).strip()
+    flat = " ".join(text.split())  # str.split() and re's \s agree on what whitespace is
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 

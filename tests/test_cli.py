@@ -464,6 +464,16 @@ def test_event_line_keys_and_values(memory: Store) -> None:
     assert SECRET not in line
 
 
+@pytest.mark.parametrize(
+    "epoch",
+    [0.0, 1e-7, 1.9999995, 1.9999994, 1_752_216_517.25, 1_752_216_517.9999996, 253_402_300_799.999],
+)
+def test_received_at_is_iso_utc_milliseconds_as_datetime_writes_it(epoch: float) -> None:
+    """Same text as datetime's isoformat, also where microseconds round up into the next second."""
+    expected = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+    assert jsonlines.iso_time(epoch) == expected.replace("+00:00", "Z")
+
+
 def test_event_line_duplicate(memory: Store) -> None:
     first = stored(memory, b'{"replica_id": "r1", "status": "ready"}')
     again = stored(memory, b'{"replica_id": "r1", "status": "ready"}')
