@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from functools import cached_property
 from typing import Any
@@ -101,6 +101,21 @@ class EventRow:
             event.occurred_at,
             event.severity,
         )
+
+
+_ROW_FIELDS = tuple(row_field.name for row_field in fields(EventRow))
+
+
+def row_fields(values: Sequence[Any]) -> dict[str, Any]:
+    """EventRow's fields from plain values in field order (more values are ignored).
+
+    The order in which the store selects a row's columns and the writer
+    process sends back what it stored, so both read them in one place.
+    """
+    named = dict(zip(_ROW_FIELDS, values, strict=False))
+    named["family"] = Family(named["family"])
+    named["severity"] = Severity(named["severity"])
+    return named
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from .events import Classification, Event, EventRow, Family, Severity
+from .events import Classification, Event, EventRow, row_fields
 from .writer import (
     Delivery,
     Job,
@@ -126,7 +126,7 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-_ROW_COLUMNS = (
+_ROW_COLUMNS = (  # EventRow's fields, in their order (see events.row_fields)
     "id, received_at, family, event_type, conversation_id, subject_id, summary, "
     "duplicate_of, error, length(body), occurred_at, severity"
 )
@@ -647,46 +647,14 @@ class Store:
         return [Rejection(*row) for row in self._read(sql, params)]
 
 
-def _row_fields(row: tuple[Any, ...]) -> dict[str, Any]:
-    """The EventRow fields from the first columns of a row (see ``_ROW_COLUMNS``)."""
-    (
-        event_id,
-        received_at,
-        family,
-        event_type,
-        conversation_id,
-        subject_id,
-        summary,
-        duplicate_of,
-        error,
-        size,
-        occurred_at,
-        severity,
-    ) = row[:12]
-    return {
-        "id": event_id,
-        "received_at": received_at,
-        "family": Family(family),
-        "event_type": event_type,
-        "conversation_id": conversation_id,
-        "subject_id": subject_id,
-        "summary": summary,
-        "duplicate_of": duplicate_of,
-        "error": error,
-        "size": size,
-        "occurred_at": occurred_at,
-        "severity": Severity(severity),
-    }
-
-
 def _row_from_row(row: tuple[Any, ...]) -> EventRow:
-    return EventRow(**_row_fields(row))
+    return EventRow(**row_fields(row))
 
 
 def _event_from_row(row: tuple[Any, ...]) -> Event:
     body, headers, remote_addr, path, digest = row[12:]
     return Event(
-        **_row_fields(row),
+        **row_fields(row),
         body=bytes(body),
         headers=tuple((str(k), str(v)) for k, v in json.loads(headers)),
         remote_addr=remote_addr,

@@ -46,7 +46,16 @@ import orjson
 
 import tavus_monitor
 
-from .events import Classification, Event, Family, Headers, Severity, body_digest, classify
+from .events import (
+    Classification,
+    Event,
+    Family,
+    Headers,
+    Severity,
+    body_digest,
+    classify,
+    row_fields,
+)
 from .jsonlines import event_line
 
 log = logging.getLogger(__name__)
@@ -535,6 +544,8 @@ def _decode_job(encoded: tuple[Any, ...]) -> Job:
 
 
 def _encode_outcome(result: Outcome) -> Any:
+    """What crosses the pipe back: an error's text, a rejection's id, or an event's
+    EventRow fields in order (see ``events.row_fields``) and its digest."""
     if isinstance(result, StoreError):
         return str(result)
     if isinstance(result, Rejection):
@@ -549,6 +560,7 @@ def _encode_outcome(result: Outcome) -> Any:
         result.summary,
         result.duplicate_of,
         result.error,
+        result.size,
         result.occurred_at,
         str(result.severity),
         result.sha256,
@@ -562,38 +574,13 @@ def _decode_outcome(job: Job, outcome: Any) -> Outcome:
     if kind == "rejection":
         return Rejection(outcome, *data)
     delivery: Delivery = data[0]
-    (
-        event_id,
-        received_at,
-        family,
-        event_type,
-        conversation_id,
-        subject_id,
-        summary,
-        duplicate_of,
-        error,
-        occurred_at,
-        severity,
-        digest,
-    ) = outcome
     return Event(
-        id=event_id,
-        received_at=received_at,
-        family=Family(family),
-        event_type=event_type,
-        conversation_id=conversation_id,
-        subject_id=subject_id,
-        summary=summary,
-        duplicate_of=duplicate_of,
-        error=error,
-        size=len(delivery.body),
-        occurred_at=occurred_at,
-        severity=Severity(severity),
+        **row_fields(outcome),
         body=delivery.body,
         headers=delivery.headers,
         remote_addr=delivery.remote_addr,
         path=delivery.path,
-        sha256=digest,
+        sha256=outcome[-1],
     )
 
 
