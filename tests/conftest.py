@@ -17,6 +17,45 @@ from tavus_monitor.settings import Settings
 FIXTURES = Path(__file__).parent / "fixtures" / "tavus"
 TEST_TOKEN = "test-token-0123456789abcdef"
 
+# What property-based tests build Tavus-shaped bodies from: every documented
+# conversation event type, and every key the callbacks put under "properties".
+DOCUMENTED_EVENT_TYPES = [
+    "system.replica_joined",
+    "system.pal_joined",
+    "system.shutdown",
+    "application.transcription_ready",
+    "application.recording_ready",
+    "application.recording_copy_failed",
+    "application.perception_analysis",
+    "application.perception_unavailable",
+    "application.post_call_action_executed",
+    "conversation.objective.completed",
+    "conversation.guardrail.triggered",
+]
+PROPERTY_KEYS = [
+    "replica_id",
+    "face_id",
+    "shutdown_reason",
+    "reason",
+    "transcript",
+    "bucket_name",
+    "s3_key",
+    "duration",
+    "storage_uri",
+    "storage_provider",
+    "analysis",
+    "tool_name",
+    "tool_id",
+    "status",
+    "request",
+    "response",
+    "objective_name",
+    "output_variables",
+    "guardrail",
+    "guardrail_name",
+    "error_message",
+]
+
 
 def fixture_bytes(name: str) -> bytes:
     """A body from tests/fixtures/tavus (copied from the team's shared fixtures)."""

@@ -12,25 +12,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
-import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import pytest
 from conftest import FIXTURES, fixture_bytes
+from headless_process import HeadlessProcess
 
 TOKEN = "crash-test-token-0123456789"
-CALLBACK_URL = re.compile(r"Callback URL: (http://127\.0\.0\.1:(\d+)/webhook/\S+)")
 LINE_KEYS = {
     "id",
     "received_at",
@@ -48,109 +44,9 @@ KILL_AFTER = 700
 """Acknowledged posts after which the process is killed (well before TOTAL_POSTS)."""
 
 
-class HeadlessProcess:
-    """``python -m tavus_monitor --headless ...`` with stdout and stderr read by threads.
-
-    Reading both pipes continuously matters: headless mode writes stdout as it
-    goes, and a full pipe would stall it.
-    """
-
-    def __init__(self, *args: str) -> None:
-        env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tavus_monitor", "--headless", "--no-tunnel", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
-        self._stdout: list[bytes] = []
-        self._stderr: list[str] = []
-        self._stderr_lines: queue.Queue[str | None] = queue.Queue()
-        assert self.process.stdout is not None
-        assert self.process.stderr is not None
-        self._readers = [
-            threading.Thread(target=self._read_stdout, args=(self.process.stdout,), daemon=True),
-            threading.Thread(target=self._read_stderr, args=(self.process.stderr,), daemon=True),
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    def _read_stdout(self, pipe: IO[bytes]) -> None:
-        while chunk := pipe.read(65536):
-            self._stdout.append(chunk)
-
-    def _read_stderr(self, pipe: IO[bytes]) -> None:
-        for raw in pipe:
-            line = raw.decode("utf-8", errors="replace")
-            self._stderr.append(line)
-            self._stderr_lines.put(line)
-        self._stderr_lines.put(None)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def stdout(self) -> str:
-        """Everything written to stdout (complete once the process has ended)."""
-        return b"".join(self._stdout).decode("utf-8")
-
-    @property
-    def stderr(self) -> str:
-        return "".join(self._stderr)
-
-    def wait_for_callback_url(self, timeout: float = 30.0) -> str:
-        """The local callback URL, once the process says it is listening."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                pytest.fail(f"no 'Callback URL' line within {timeout} s:\n{self.stderr}")
-            try:
-                line = self._stderr_lines.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                code = self.process.wait(timeout=10)
-                pytest.fail(f"monitor exited with {code} before listening:\n{self.stderr}")
-            match = CALLBACK_URL.search(line)
-            if match:
-                return match.group(1)
-
-    def base_url(self, callback_url: str) -> str:
-        return callback_url.split("/webhook/")[0]
-
-    def finish(self, timeout: float = 30.0) -> int:
-        """Wait for the process to end and for both pipes to be read to the end."""
-        code = self.process.wait(timeout=timeout)
-        for reader in self._readers:
-            reader.join(timeout=timeout)
-        return code
-
-    def stop(self, signum: int, timeout: float = 30.0) -> int:
-        self.process.send_signal(signum)
-        return self.finish(timeout)
-
-    def __enter__(self) -> HeadlessProcess:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.finish()
-        for pipe in (self.process.stdout, self.process.stderr):
-            if pipe is not None:
-                pipe.close()
-
-
 def headless_args(data_dir: Path, db: Path) -> tuple[str, ...]:
     return (
+        "--no-tunnel",
         "--port",
         "0",
         "--db",
@@ -220,7 +116,7 @@ def test_kill_9_under_load_loses_no_acknowledged_delivery(tmp_path: Path) -> Non
     with HeadlessProcess(*args) as second:
         url = second.wait_for_callback_url()
         with httpx.Client(timeout=30) as http:
-            health = http.get(second.base_url(url) + "/healthz").json()
+            health = http.get(url.split("/webhook/")[0] + "/healthz").json()
             after = http.post(url, content=delivery("after-restart"))
         assert after.status_code == 200
         assert second.stop(signal.SIGTERM) == 0

@@ -9,7 +9,7 @@ from importlib import resources
 from typing import Any
 
 import pytest
-from conftest import FIXTURES, fixture_bytes, fixture_json
+from conftest import DOCUMENTED_EVENT_TYPES, FIXTURES, PROPERTY_KEYS, fixture_bytes, fixture_json
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -946,46 +946,7 @@ KNOWN_KEYS = st.sampled_from(
         "replica_name",
     ]
 )
-PROPERTY_KEYS = st.sampled_from(
-    [
-        "replica_id",
-        "face_id",
-        "shutdown_reason",
-        "reason",
-        "transcript",
-        "bucket_name",
-        "s3_key",
-        "duration",
-        "storage_uri",
-        "storage_provider",
-        "analysis",
-        "tool_name",
-        "tool_id",
-        "status",
-        "request",
-        "response",
-        "objective_name",
-        "output_variables",
-        "guardrail",
-        "guardrail_name",
-        "error_message",
-    ]
-)
-EVENT_TYPES = st.sampled_from(
-    [
-        "system.replica_joined",
-        "system.pal_joined",
-        "system.shutdown",
-        "application.transcription_ready",
-        "application.recording_ready",
-        "application.recording_copy_failed",
-        "application.perception_analysis",
-        "application.perception_unavailable",
-        "application.post_call_action_executed",
-        "conversation.objective.completed",
-        "conversation.guardrail.triggered",
-    ]
-) | st.text(max_size=20)
+EVENT_TYPES = st.sampled_from(DOCUMENTED_EVENT_TYPES) | st.text(max_size=20)
 TURN = st.fixed_dictionaries(
     {},
     optional={
@@ -997,7 +958,7 @@ TURN = st.fixed_dictionaries(
     },
 )
 PROPERTIES = st.dictionaries(
-    PROPERTY_KEYS,
+    st.sampled_from(PROPERTY_KEYS),
     JSON_VALUES | st.lists(TURN, max_size=4) | st.dictionaries(st.just("body"), JSON_VALUES),
     max_size=6,
 )

@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import FIXTURES, TEST_TOKEN, fixture_bytes
+from conftest import DOCUMENTED_EVENT_TYPES, FIXTURES, PROPERTY_KEYS, TEST_TOKEN, fixture_bytes
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -783,43 +783,7 @@ json_values = st.recursive(
     max_leaves=25,
 )
 
-EVENT_TYPES = [
-    "system.replica_joined",
-    "system.pal_joined",
-    "system.shutdown",
-    "application.transcription_ready",
-    "application.recording_ready",
-    "application.recording_copy_failed",
-    "application.perception_analysis",
-    "application.perception_unavailable",
-    "application.post_call_action_executed",
-    "conversation.objective.completed",
-    "conversation.guardrail.triggered",
-    "application.something_new",
-]
-PROPERTY_KEYS = [
-    "replica_id",
-    "face_id",
-    "shutdown_reason",
-    "reason",
-    "transcript",
-    "bucket_name",
-    "s3_key",
-    "duration",
-    "storage_provider",
-    "storage_uri",
-    "error_message",
-    "analysis",
-    "tool_name",
-    "tool_id",
-    "status",
-    "request",
-    "response",
-    "objective_name",
-    "output_variables",
-    "guardrail",
-    "guardrail_name",
-]
+EVENT_TYPES = [*DOCUMENTED_EVENT_TYPES, "application.something_new"]
 turns = st.lists(
     st.dictionaries(
         st.sampled_from(["role", "content", "timestamp", "seconds_from_start", "duration"]),

@@ -14,8 +14,6 @@ import asyncio
 import contextlib
 import json
 import os
-import queue
-import signal
 import socket
 import subprocess
 import sys
@@ -23,12 +21,13 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from conftest import TEST_TOKEN, fixture_bytes
+from headless_process import HeadlessProcess
 from pyngrok import conf as pyngrok_conf
 from pyngrok import installer
 from pyngrok.exception import (
@@ -579,79 +578,6 @@ async def test_no_binary_and_no_network_fails_fast_and_quietly(
     assert (out, err) == ("", ""), "pyngrok wrote to the terminal"
 
 
-class HeadlessRun:
-    """``python -m tavus_monitor --headless ...`` with both pipes read by threads, line by line."""
-
-    def __init__(self, *args: str, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tavus_monitor", "--headless", "--port", "0", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
-        assert self.process.stdout is not None
-        assert self.process.stderr is not None
-        self.out: list[str] = []
-        self.err: list[str] = []
-        self._lines: queue.Queue[tuple[str, str] | None] = queue.Queue()
-        self._ended = 0
-        """How many of the two pipes reached their end."""
-        self._readers = [
-            threading.Thread(target=self._read, args=(self.process.stdout, "out"), daemon=True),
-            threading.Thread(target=self._read, args=(self.process.stderr, "err"), daemon=True),
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    def _read(self, pipe: IO[bytes], name: str) -> None:
-        for raw in pipe:
-            line = raw.decode("utf-8", errors="replace").rstrip("\n")
-            (self.out if name == "out" else self.err).append(line)
-            self._lines.put((name, line))
-        self._lines.put(None)
-
-    def wait_for(self, stream: str, match: Callable[[str], bool], what: str) -> str:
-        """The first line of ``stream`` (out/err), from now on, that ``match``es."""
-        deadline = time.monotonic() + WAIT
-        while True:
-            if self._ended == 2:
-                pytest.fail(f"the monitor ended before {what}; stderr: {self.err}")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                pytest.fail(f"no {what} within {WAIT} s; stderr: {self.err}")
-            try:
-                item = self._lines.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if item is None:
-                self._ended += 1
-                continue
-            if item[0] == stream and match(item[1]):
-                return item[1]
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.finish()
-
-    def finish(self) -> int:
-        code = self.process.wait(WAIT * 3)
-        for reader in self._readers:
-            reader.join(WAIT)
-        return code
-
-    def __enter__(self) -> HeadlessRun:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.finish()
-        for pipe in (self.process.stdout, self.process.stderr):
-            if pipe is not None:
-                pipe.close()
-
-
 def child_env(**extra: str) -> dict[str, str]:
     """This test's environment (isolated dirs, stand-in record) with the tunnel allowed."""
     env = {key: value for key, value in os.environ.items() if key != "TAVUS_MONITOR_NO_TUNNEL"}
@@ -669,8 +595,16 @@ def test_headless_without_a_binary_reports_and_keeps_serving_locally(tmp_path: P
     data_dir = tmp_path / "headless-data"
     missing = tmp_path / "no-ngrok-here" / "ngrok"
     env = child_env(**dead_end_proxies(closed_port()))
-    with HeadlessRun(
-        "--data-dir", str(data_dir), "--ngrok-path", str(missing), "--token", TEST_TOKEN, env=env
+    with HeadlessProcess(
+        "--port",
+        "0",
+        "--data-dir",
+        str(data_dir),
+        "--ngrok-path",
+        str(missing),
+        "--token",
+        TEST_TOKEN,
+        env=env,
     ) as run:
         started = time.monotonic()
         failed = run.wait_for("err", lambda line: "Tunnel failed:" in line, "the failure line")
@@ -695,9 +629,9 @@ def test_headless_without_a_binary_reports_and_keeps_serving_locally(tmp_path: P
 def test_headless_through_the_tunnel(standin: StandIn, tmp_path: Path) -> None:
     data_dir = tmp_path / "headless-data"
     env = child_env()
-    with HeadlessRun(
-        "--data-dir", str(data_dir), "--ngrok-path", str(standin.path), "--token", TEST_TOKEN,
-        env=env,
+    with HeadlessProcess(
+        "--port", "0", "--data-dir", str(data_dir), "--ngrok-path", str(standin.path),
+        "--token", TEST_TOKEN, env=env,
     ) as run:  # fmt: skip
         up = run.wait_for("err", lambda line: line.startswith("Tunnel: up: "), "the tunnel")
         public_url = up.removeprefix("Tunnel: up: ")
