@@ -472,9 +472,13 @@ class Store:
         if not jobs:
             return
         if self._process_writer is not None:
-            self._process_writer.send(
-                [queued.job for queued in jobs], functools.partial(self._finish, jobs)
-            )
+            try:
+                self._process_writer.send(
+                    [queued.job for queued in jobs], functools.partial(self._finish, jobs)
+                )
+            except Exception:  # no writer process could be started (out of processes, files)
+                log.exception("the store writer process could not take %d deliveries", len(jobs))
+                self._resolve(jobs, [StoreError("the delivery could not be stored")] * len(jobs))
             return
         for job in jobs:
             self._jobs.put(job)

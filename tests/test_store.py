@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import errno
 import json
+import os
+import signal
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
-from tavus_monitor import samples
+from tavus_monitor import samples, writer
 from tavus_monitor.events import Event, Family, body_digest, classify
 from tavus_monitor.store import (
     MIGRATIONS,
@@ -521,6 +525,31 @@ async def test_many_concurrent_appends_from_the_event_loop(
         assert [event.body for event in events] == [numbered(n) for n in range(500)]
         assert [event.id for event in events] == list(range(1, 501))
         assert store.counts().events == 500
+
+
+async def test_a_writer_process_that_cannot_be_started_fails_its_batch_at_once(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of processes or files: the deliveries get StoreError (503), none waits forever."""
+    with Store(db_path, writer="process") as store:
+        await store.append(Delivery(body=numbered(1)))
+        first_pid = store.writer_pid
+        assert first_pid is not None
+        os.kill(first_pid, signal.SIGKILL)
+
+        def refuse(*args: object, **kwargs: object) -> NoReturn:
+            raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+        monkeypatch.setattr(writer.subprocess, "Popen", refuse)
+        async with asyncio.timeout(30):
+            for n in (2, 3):  # the first may still reach the dead child; the second cannot
+                with pytest.raises(StoreError):
+                    await store.append(Delivery(body=numbered(n)))
+        monkeypatch.undo()
+
+        after = await store.append(Delivery(body=numbered(4)))
+        assert store.writer_pid not in (None, first_pid)
+        assert [e.body for e in store.page(EventQuery(limit=10))] == [after.body, numbered(1)]
 
 
 def test_commit_listener_sees_committed_events_in_id_order(store: Store) -> None:
