@@ -2,9 +2,9 @@
 
 stdout carries nothing but one JSON line per stored event (see
 :mod:`tavus_monitor.jsonlines`), so ``tavus-monitor --headless | jq`` works.
-The store's writer renders and writes those lines itself, right after each
-commit: in id order with no gaps, and (with a file-backed store) in the writer
-process, so the receiving process spends its core on requests. This module
+The store prints those lines itself, right after each commit (rendered by
+the writer, on the second core with a file-backed store): in id order with no
+gaps, including what a writer process that died had committed. This module
 prints the rest: status sentences and refused requests, on stderr.
 """
 

@@ -8,18 +8,31 @@ the data directory instead.
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
 from pathlib import Path
 
+from .private import open_private, private_dir
+
 LOG_FILE = "tavus-monitor.log"
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose every file (rotated ones too) is readable by its owner only.
+
+    The log holds request paths and library messages that may carry the token.
+    """
+
+    def _open(self) -> io.TextIOWrapper:
+        return open_private(Path(self.baseFilename), "a", encoding=self.encoding or "utf-8")
 
 
 def configure_logging(data_dir: Path, level: int = logging.INFO) -> Path:
     """Send all logging to a rotating file in ``data_dir``; return its path."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     path = data_dir / LOG_FILE
-    handler = logging.handlers.RotatingFileHandler(
+    handler = PrivateRotatingFileHandler(
         path, maxBytes=5 * 1024 * 1024, backupCount=2, encoding="utf-8"
     )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -16,10 +16,11 @@ from typing import TextIO
 
 from .bus import Bus, EventStored, RequestRejected, StatusChanged, StatusKind, TunnelChanged
 from .events import Event
+from .private import private_dir
 from .server import EmbeddedServer, PortInUse, Stats, bind_with_fallback, create_app, make_server
 from .settings import Settings
 from .state import RunningState, clear_state, load_or_create_token, write_state
-from .store import EventQuery, Rejection, Store
+from .store import FILE_CHECK_INTERVAL, EventQuery, Rejection, Store
 from .tunnel import (
     STARTUP_TIMEOUT,
     TunnelOptions,
@@ -56,6 +57,8 @@ class Monitor:
         self._stopped = asyncio.Event()
         self.tunnel: TunnelSupervisor | None = None
         self._tunnel_task: asyncio.Task[None] | None = None
+        self._store_watch: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.tunnel_status = self._initial_tunnel_status()
         self._started_at = time.time()
 
@@ -93,7 +96,8 @@ class Monitor:
     async def start(self) -> None:
         """Open the store, bind the port and serve; return once listening."""
         settings = self.settings
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
+        private_dir(settings.data_dir)
         if settings.no_token:
             self.token = None
             self._status(
@@ -124,6 +128,7 @@ class Monitor:
         self.stats.last_event_at = newest[0].received_at if newest else None
 
         self.store.on_commit(self._publish_committed, loop=loop)
+        self.store.on_notice(self._store_notice)
         try:
             sock = self._bind()
         except MonitorError:
@@ -140,6 +145,10 @@ class Monitor:
         self._server = make_server(app)
         self._serve_task = asyncio.create_task(self._serve(sock), name="tavus-monitor-server")
         await self._wait_listening()
+        if settings.db_path is not None:
+            self._store_watch = asyncio.create_task(
+                self._watch_store(self.store), name="tavus-monitor-store-watch"
+            )
         where = settings.db_path or "memory (--ephemeral: nothing is kept after exit)"
         self._status(f"Storing events in {where} ({counts.events} stored so far).", topic="store")
         self._status(f"Listening on {self.base_url}", topic="server")
@@ -274,11 +283,26 @@ class Monitor:
             listening.cancel()
             raise MonitorError("The webhook server could not start; see the log file.")
 
+    def _store_notice(self, text: str) -> None:
+        """Something happened to the store file (from any thread): say it loudly."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._status, text, StatusKind.ERROR, "store")
+
+    @staticmethod
+    async def _watch_store(store: Store) -> None:
+        """Notice, while no delivery comes, that the store file was deleted or replaced."""
+        while True:
+            await asyncio.sleep(FILE_CHECK_INTERVAL)
+            await asyncio.to_thread(store.check_file)
+
     async def stop(self) -> None:
         """Close the tunnel, stop accepting, finish open requests, flush the store.
 
         Safe to call twice.
         """
+        if self._store_watch is not None:
+            self._store_watch.cancel()
+            self._store_watch = None
         if self.tunnel is not None:
             await self.tunnel.close()
             if self._tunnel_task is not None:

@@ -15,6 +15,8 @@ import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .private import PRIVATE_FILE, private_dir
+
 TOKEN_FILE = "token"
 STATE_FILE = "state.json"
 
@@ -35,9 +37,9 @@ def load_or_create_token(data_dir: Path) -> str:
 
 def _write_private(path: Path, text: str) -> None:
     """Write ``text`` readable by the owner only, replacing the file atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.replace(temporary, path)

@@ -8,6 +8,17 @@ The writer is a thread here, or (``writer="process"``, what the monitor uses
 for a file) a child process fed by the event loop; see :mod:`tavus_monitor.writer`.
 The event loop never waits on SQLite; readers use their own connection and
 WAL lets them run beside the writer.
+
+JSON lines (headless mode) are printed here, in this process, from each
+batch's reply: this is the one place that knows how far the stream got, so
+when a writer process dies after committing a batch it never answered, those
+events are read back and printed too (they were committed; their senders get
+503 and the redelivery is marked a duplicate).
+
+If the file is deleted or replaced under the running monitor, the writer
+notices at its next batch and :meth:`Store.check_file` within
+:data:`FILE_CHECK_INTERVAL` when idle; either makes the file again and says so
+through :meth:`Store.on_notice` (see :mod:`tavus_monitor.storefile`).
 """
 
 from __future__ import annotations
@@ -29,13 +40,22 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .events import Classification, Event, EventRow, row_fields
+from .jsonlines import event_line
+from .storefile import (
+    SCHEMA_VERSION,
+    FileIdentity,
+    StoreError,
+    StoreFileLost,
+    connect,
+    migrate,
+    open_for_writing,
+)
 from .writer import (
     Delivery,
     Job,
     ProcessWriter,
     Rejection,
     SQLiteWriter,
-    StoreError,
     WriterGone,
     WriterKind,
     Written,
@@ -50,6 +70,7 @@ __all__ = [
     "Rejection",
     "Store",
     "StoreError",
+    "StoreFileLost",
 ]
 
 log = logging.getLogger(__name__)
@@ -67,63 +88,8 @@ means more commits; more means less overlap. 4 measured best with
 batch per iteration.
 """
 
-MIGRATIONS: tuple[str, ...] = (
-    # 1: events and rejected requests.
-    """
-    CREATE TABLE events (
-        id              INTEGER PRIMARY KEY,
-        received_at     REAL    NOT NULL,
-        family          TEXT    NOT NULL,
-        event_type      TEXT    NOT NULL,
-        conversation_id TEXT,
-        subject_id      TEXT,
-        summary         TEXT    NOT NULL,
-        duplicate_of    INTEGER REFERENCES events(id),
-        error           TEXT,
-        occurred_at     REAL,
-        severity        TEXT    NOT NULL,
-        body            BLOB    NOT NULL,
-        body_sha256     BLOB    NOT NULL,
-        headers         TEXT    NOT NULL,
-        remote_addr     TEXT,
-        path            TEXT    NOT NULL
-    );
-    CREATE INDEX events_family ON events (family, id);
-    CREATE INDEX events_type ON events (event_type, id);
-    CREATE INDEX events_conversation ON events (conversation_id, id)
-        WHERE conversation_id IS NOT NULL;
-    CREATE INDEX events_subject ON events (subject_id, id) WHERE subject_id IS NOT NULL;
-    CREATE INDEX events_sha ON events (body_sha256);
-    CREATE INDEX events_received ON events (received_at);
-    CREATE TABLE rejected (
-        id          INTEGER PRIMARY KEY,
-        received_at REAL    NOT NULL,
-        method      TEXT    NOT NULL,
-        path        TEXT    NOT NULL,
-        remote_addr TEXT,
-        size        INTEGER,
-        status      INTEGER NOT NULL,
-        reason      TEXT    NOT NULL
-    );
-    """,
-    # 2: every index costs each insert time and its commit dirty pages. Nothing
-    # queries by received_at (ids are in arrival order), and subject ids are
-    # looked up only for replica and video jobs, a small part of all events.
-    """
-    DROP INDEX events_received;
-    DROP INDEX events_subject;
-    CREATE INDEX events_jobs ON events (family, subject_id, id)
-        WHERE family IN ('replica', 'video');
-    """,
-    # 3: redeliveries are looked up within their conversation or job (see
-    # writer._REDELIVERY); the digest index is kept for bodies with neither.
-    """
-    DROP INDEX events_sha;
-    CREATE INDEX events_sha_orphans ON events (body_sha256)
-        WHERE conversation_id IS NULL AND family NOT IN ('replica', 'video');
-    """,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
+FILE_CHECK_INTERVAL = 2.0
+"""Seconds between checks, while idle, that the store file is still there."""
 
 
 _ROW_COLUMNS = (  # EventRow's fields, in their order (see events.row_fields)
@@ -227,10 +193,9 @@ class _LockedWriter(SQLiteWriter):
         self,
         connection: sqlite3.Connection,
         lock: contextlib.AbstractContextManager[Any],
-        *,
-        render_lines: bool,
+        **options: Any,
     ) -> None:
-        super().__init__(connection, render_lines=render_lines)
+        super().__init__(connection, **options)
         self.lock = lock
 
     def write(self, jobs: Sequence[Job]) -> Written:
@@ -238,22 +203,7 @@ class _LockedWriter(SQLiteWriter):
             return super().write(jobs)
 
 
-def _descriptor(stream: TextIO | None) -> int | None:
-    """The file descriptor behind ``stream``, if it has one (``sys.stdout`` does, StringIO not)."""
-    if stream is None:
-        return None
-    try:
-        return stream.fileno()
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def _connect(target: str, *, uri: bool) -> sqlite3.Connection:
-    connection = sqlite3.connect(
-        target, uri=uri, isolation_level=None, check_same_thread=False, timeout=30.0
-    )
-    connection.execute("PRAGMA busy_timeout = 30000")
-    return connection
+NoticeListener = Callable[[str], None]
 
 
 class Store:
@@ -275,23 +225,24 @@ class Store:
         order and before the delivery is acknowledged.
         """
         self.path = path
+        self._identity: FileIdentity | None = None
+        """The file this process last saw at ``path`` (made again if it goes)."""
         if path is None:
             self._target = f"file:tavus-monitor-{uuid.uuid4().hex}?mode=memory&cache=shared"
             self._uri = True
+            self._writer_db = connect(self._target, uri=True)
+            self._writer_db.execute(f"PRAGMA synchronous = {synchronous}")
+            try:
+                migrate(self._writer_db, "the in-memory store")
+            except BaseException:
+                self._writer_db.close()
+                raise
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
             self._target = str(path)
             self._uri = False
-        self._writer_db = _connect(self._target, uri=self._uri)
-        if path is not None:
-            self._writer_db.execute("PRAGMA journal_mode = WAL")
-        self._writer_db.execute(f"PRAGMA synchronous = {synchronous}")
-        try:
-            self._migrate()
-        except BaseException:
-            self._writer_db.close()
-            raise
-        self._reader_db = _connect(self._target, uri=self._uri)
+            self._writer_db, self._identity = open_for_writing(path, synchronous=synchronous)
+        self._synchronous = synchronous
+        self._reader_db = connect(self._target, uri=self._uri)
         self._reader_lock = threading.Lock()
         # A shared-cache in-memory database has table locks that fail at once
         # (SQLITE_LOCKED, no busy timeout) when a read overlaps a write, so the
@@ -300,21 +251,24 @@ class Store:
             self._reader_lock if path is None else contextlib.nullcontext()
         )
         self._lines = lines
+        self._streamed_through = self._newest_id()
+        """The newest event id whose JSON line was written to ``lines``."""
+        self._notice_listeners: list[NoticeListener] = []
         self._local_writer: SQLiteWriter | None = None
         self._process_writer: ProcessWriter | None = None
         if writer == "process" and path is not None:
             self._writer_db.close()
-            lines_fd = _descriptor(lines)
-            if lines_fd is not None:
-                assert lines is not None
-                lines.flush()
-                self._lines = None  # the child writes them
             self._process_writer = ProcessWriter(
-                path, synchronous=synchronous, render_lines=lines is not None, lines_fd=lines_fd
+                path, synchronous=synchronous, render_lines=lines is not None
             )
         else:
             self._local_writer = _LockedWriter(
-                self._writer_db, self._write_lock, render_lines=lines is not None
+                self._writer_db,
+                self._write_lock,
+                render_lines=lines is not None,
+                path=path,
+                identity=self._identity,
+                synchronous=synchronous,
             )
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._outbox: list[_Job] = []
@@ -333,24 +287,55 @@ class Store:
 
     # ------------------------------------------------------------ lifecycle
 
-    def _migrate(self) -> None:
-        db = self._writer_db
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self._target} was written by a newer tavus-monitor "
-                f"(schema {version}, this one knows {SCHEMA_VERSION}); upgrade tavus-monitor."
-            )
-        for number in range(version, SCHEMA_VERSION):
-            db.execute("BEGIN IMMEDIATE")
+    def _newest_id(self) -> int:
+        row = self._reader_db.execute("SELECT max(id) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def on_notice(self, listener: NoticeListener) -> None:
+        """Call ``listener`` with a sentence when something happened to the store file
+        that the user must know (it was deleted or replaced and made again)."""
+        self._notice_listeners.append(listener)
+
+    def _notice(self, text: str) -> None:
+        for listener in self._notice_listeners:
             try:
-                for statement in _split_sql(MIGRATIONS[number]):
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number + 1}")
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+                listener(text)
+            except Exception:
+                log.exception("a notice listener failed")
+
+    def check_file(self) -> bool:
+        """Whether ``path`` still names the file opened; if not, make it again and say so.
+
+        The writer checks before and after every batch; this is for the idle
+        times between, so the user hears of it within seconds. Any thread.
+        """
+        if self.path is None or self._closed:
+            return True
+        if FileIdentity.of(self.path) == self._identity:
+            return True
+        text = f"The store file {self.path} was deleted or replaced while the monitor was running"
+        try:
+            connection, identity = open_for_writing(self.path, synchronous=self._synchronous)
+        except (OSError, sqlite3.Error, StoreError) as exc:
+            if self._identity is not None:
+                self._identity = None
+                self._notice(
+                    f"{text}, and it cannot be made again ({exc}): deliveries are answered 503 "
+                    "until it can; check the disk and the directory."
+                )
+            return False
+        connection.close()
+        self._identity = identity
+        self._reopen_reader()
+        self._notice(f"{text}; a new store file was made there and events go to it now.")
+        return False
+
+    def _reopen_reader(self) -> None:
+        with self._reader_lock:
+            if self._closed:
+                return
+            self._reader_db.close()
+            self._reader_db = connect(self._target, uri=self._uri)
 
     @property
     def writer_pid(self) -> int | None:
@@ -539,12 +524,17 @@ class Store:
         """A batch came back from the writer: print its lines, tell listeners, answer."""
         if isinstance(written, WriterGone):
             log.error("%s; %d deliveries not stored (answered 503)", written, len(batch))
+            self._stream_unanswered()
             self._resolve(batch, [StoreError("the delivery could not be stored")] * len(batch))
             return
-        results, lines = written
+        results, lines, notices = written
+        events = [result for result in results if isinstance(result, Event)]
+        if notices:
+            self._file_notices(notices, events)
         if lines:
             self._emit(lines)
-        events = [result for result in results if isinstance(result, Event)]
+        if events:
+            self._streamed_through = events[-1].id
         rejections = [result for result in results if isinstance(result, Rejection)]
         for listener in self._commit_listeners:
             try:
@@ -552,6 +542,39 @@ class Store:
             except Exception:
                 log.exception("a commit listener failed")
         self._resolve(batch, results, events, rejections)
+
+    def _file_notices(self, notices: Sequence[tuple[str, int]], events: list[Event]) -> None:
+        """The writer found the file gone and made it again: read the new one, tell the user.
+
+        A notice this process already gave (:meth:`check_file` got there first)
+        is not repeated, unless it cost deliveries.
+        """
+        assert self.path is not None
+        current = FileIdentity.of(self.path)
+        known = current is not None and current == self._identity
+        self._identity = current
+        if not known:
+            self._reopen_reader()
+        # Ids start again in a new file: the stream goes on from this batch.
+        self._streamed_through = events[0].id - 1 if events else self._newest_id()
+        for text, lost in notices:
+            if lost or not known:
+                self._notice(text)
+
+    def _stream_unanswered(self) -> None:
+        """Print the lines of events a dead writer process committed but never answered.
+
+        Their senders get 503 (and Tavus sends them again, stored as duplicates),
+        but they are in the store, so they belong in the stream.
+        """
+        if self._lines is None:
+            return
+        try:
+            while missing := self.after(self._streamed_through, limit=500):
+                self._emit("".join(event_line(event) + "\n" for event in missing))
+                self._streamed_through = missing[-1].id
+        except (StoreError, sqlite3.Error):
+            log.exception("could not read back the events a stopped writer committed")
 
     def _emit(self, lines: str) -> None:
         """Write committed events' JSON lines; a closed reader (``| head``) stops them."""
@@ -698,7 +721,3 @@ def _where(query: EventQuery) -> tuple[str, list[Any]]:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _split_sql(script: str) -> list[str]:
-    return [statement.strip() for statement in script.split(";") if statement.strip()]

@@ -20,6 +20,18 @@ A batch crosses the pipe as one length-prefixed ``marshal`` frame each way
 child ignores SIGINT and SIGTERM (a Ctrl+C meant for the monitor reaches the
 whole process group) and exits when its stdin closes, which also happens when
 the parent dies, after finishing the batch it holds.
+
+The child loads exactly the package its parent runs, from the parent's
+``tavus_monitor`` directory (see :data:`_CHILD_BOOTSTRAP`): not whatever the
+working directory or ``PYTHONPATH`` would put first, so an installed monitor
+never runs a checkout's writer and a broken install is not rescued by one.
+
+Either writer checks, before and after each transaction, that the path still
+names the file it opened (:class:`~tavus_monitor.storefile.FileIdentity`).
+A file deleted or replaced while idle is made again before writing; one
+that went during a transaction fails that batch with
+:class:`~tavus_monitor.storefile.StoreFileLost` (answered 503, so Tavus
+sends it again), because what it committed went with the old file.
 """
 
 from __future__ import annotations
@@ -57,6 +69,7 @@ from .events import (
     row_fields,
 )
 from .jsonlines import event_line
+from .storefile import FileIdentity, StoreError, StoreFileLost, open_for_writing
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +119,6 @@ class Rejection:
     reason: str
 
 
-class StoreError(Exception):
-    """The store could not keep a delivery (disk full, file unreadable, ...)."""
-
-
 class WriterGone(StoreError):
     """The child writer died; the batches it held may or may not have been committed."""
 
@@ -118,8 +127,11 @@ EventJob = tuple[Literal["event"], tuple[Delivery, Classification | None]]
 RejectionJob = tuple[Literal["rejection"], tuple[Any, ...]]
 Job = EventJob | RejectionJob
 Outcome = Event | Rejection | StoreError
-Written = tuple[list[Outcome], str]
-"""What a batch became: one outcome per job, and the events' JSON lines ("" if not asked)."""
+Notice = tuple[str, int]
+"""A sentence for the user about the store file, and how many deliveries it cost."""
+Written = tuple[list[Outcome], str, tuple[Notice, ...]]
+"""What a batch became: one outcome per job, the events' JSON lines ("" if not asked),
+and notices for the user (the store file was lost and made again)."""
 BatchDone = Callable[[Written | WriterGone], None]
 
 
@@ -132,11 +144,26 @@ _INSERT_EVENT = (
 
 
 class SQLiteWriter:
-    """Writes batches of jobs in one transaction each on its own connection."""
+    """Writes batches of jobs in one transaction each on its own connection.
 
-    def __init__(self, connection: sqlite3.Connection, *, render_lines: bool = False) -> None:
-        self.db = connection
+    With ``path`` (a file, not memory) it also makes sure every batch it
+    acknowledges went into the file that ``path`` names (see the module notes).
+    """
+
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        *,
+        render_lines: bool = False,
+        path: Path | None = None,
+        identity: FileIdentity | None = None,
+        synchronous: str = "NORMAL",
+    ) -> None:
+        self.db: sqlite3.Connection | None = connection
         self.render_lines = render_lines
+        self.path = path
+        self.identity = identity
+        self.synchronous = synchronous
 
     def write(self, jobs: Sequence[Job]) -> Written:
         """Insert ``jobs`` in one transaction and commit.
@@ -145,26 +172,74 @@ class SQLiteWriter:
         so one bad job cannot fail its neighbours; a job that still fails gets a
         :class:`StoreError` as its outcome.
         """
-        try:
-            results: list[Outcome] = list(self._transaction(jobs))
-        except sqlite3.Error:
-            if len(jobs) == 1:
-                log.exception("could not store a delivery")
-                results = [StoreError("the delivery could not be stored")]
-            else:
-                results = [self.write([job])[0][0] for job in jobs]
+        notices: list[Notice] = []
+        stale = self.path is not None and (self.db is None or not self._file_is_ours())
+        if stale and not self._reopen(notices, lost=0):
+            error = StoreError(f"the store file {self.path} cannot be opened")
+            return [error] * len(jobs), "", tuple(notices)
+        results = self._write(jobs)
+        if self.path is not None and not self._file_is_ours():
+            # Committed into a file that is gone: not acknowledged; Tavus retries.
+            lost = sum(isinstance(result, Event | Rejection) for result in results)
+            results = [StoreFileLost(f"{self.path} was deleted or replaced")] * len(jobs)
+            self._reopen(notices, lost=lost)
         lines = ""
         if self.render_lines:
             lines = "".join(
                 [event_line(result) + "\n" for result in results if isinstance(result, Event)]
             )
-        return results, lines
+        return results, lines, tuple(notices)
+
+    def _write(self, jobs: Sequence[Job]) -> list[Outcome]:
+        try:
+            return list(self._transaction(jobs))
+        except sqlite3.Error:
+            if len(jobs) == 1:
+                log.exception("could not store a delivery")
+                return [StoreError("the delivery could not be stored")]
+            return [outcome for job in jobs for outcome in self._write([job])]
+
+    def _file_is_ours(self) -> bool:
+        assert self.path is not None
+        return self.identity is not None and FileIdentity.of(self.path) == self.identity
+
+    def _reopen(self, notices: list[Notice], *, lost: int) -> bool:
+        """Open ``path`` again (making a new file if it is missing); False if that fails."""
+        assert self.path is not None
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+        text = f"The store file {self.path} was deleted or replaced while the monitor was running"
+        if lost:
+            text += (
+                f"; {lost} deliveries written to it just then were answered 503 "
+                "so that Tavus sends them again"
+            )
+        try:
+            self.db, self.identity = open_for_writing(self.path, synchronous=self.synchronous)
+        except (OSError, sqlite3.Error, StoreError) as exc:
+            log.error("%s; it cannot be opened again (%s)", text, exc)
+            if self.identity is not None:  # say it once, not once per batch
+                notices.append(
+                    (
+                        f"{text}, and it cannot be made again ({exc}): deliveries are answered "
+                        "503 until it can; check the disk and the directory.",
+                        lost,
+                    )
+                )
+                self.identity = None
+            return False
+        log.error("%s; a new store file was made there", text)
+        notices.append((f"{text}; a new store file was made there and events go to it now.", lost))
+        return True
 
     def close(self) -> None:
-        self.db.close()
+        if self.db is not None:
+            self.db.close()
 
     def _transaction(self, jobs: Sequence[Job]) -> list[Event | Rejection]:
         db = self.db
+        assert db is not None
         db.execute("BEGIN IMMEDIATE")
         try:
             results: list[Event | Rejection] = []
@@ -182,6 +257,7 @@ class SQLiteWriter:
 
     def _insert_event(self, delivery: Delivery, c: Classification | None) -> Event:
         db = self.db
+        assert db is not None
         if c is None:
             c = classify(delivery.body, delivery.headers)
         digest = body_digest(delivery.body)
@@ -234,6 +310,7 @@ class SQLiteWriter:
         return event
 
     def _insert_rejection(self, data: tuple[Any, ...]) -> Rejection:
+        assert self.db is not None
         cursor = self.db.execute(
             "INSERT INTO rejected (received_at, method, path, remote_addr, size, status, reason) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -259,35 +336,28 @@ class ProcessWriter:
 
     If the child dies, every batch it held is reported as :class:`WriterGone`
     and the next batch starts a new child.
+
+    With ``render_lines`` each reply brings the batch's JSON lines, which the
+    parent prints: one printer that knows what it printed, so the events a dying
+    child committed but never answered can still be streamed (see
+    ``Store._stream_unanswered``).
     """
 
-    def __init__(
-        self, path: Path, *, synchronous: str, render_lines: bool, lines_fd: int | None = None
-    ) -> None:
-        """``lines_fd``: a file descriptor the child writes JSON lines to itself.
-
-        Without it, lines (when ``render_lines``) come back with each reply.
-        """
+    def __init__(self, path: Path, *, synchronous: str, render_lines: bool) -> None:
         self.path = path
         self.synchronous = synchronous
         self.render_lines = render_lines
-        self.lines_fd = lines_fd
         self._loop: asyncio.AbstractEventLoop | None = None
         self._child: _Child | None = None
         self._closed = threading.Event()
         self._child = self._spawn()
 
     def _spawn(self) -> _Child:
-        package_root = str(Path(tavus_monitor.__file__).resolve().parent.parent)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-        command = [sys.executable, "-m", "tavus_monitor.writer", str(self.path)]
+        package = str(Path(tavus_monitor.__file__).resolve().parent)
+        # -P: nothing from the working directory. The bootstrap loads `package` itself.
+        command = [sys.executable, "-P", "-c", _CHILD_BOOTSTRAP, package, str(self.path)]
         command += ["--synchronous", self.synchronous]
-        # A fresh descriptor for the lines: the child's own 0-2 are its pipes.
-        lines_fd = os.dup(self.lines_fd) if self.lines_fd is not None else None
-        if lines_fd is not None:
-            command += ["--lines-fd", str(lines_fd)]
-        elif self.render_lines:
+        if self.render_lines:
             command.append("--lines")
         stderr = _log_file()
         try:
@@ -296,14 +366,10 @@ class ProcessWriter:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr if stderr is not None else subprocess.DEVNULL,
-                env=env,
-                pass_fds=() if lines_fd is None else (lines_fd,),
             )
         finally:
             if stderr is not None:
                 stderr.close()
-            if lines_fd is not None:
-                os.close(lines_fd)
         log.info("store writer process %d started", process.pid)
         assert process.stdin is not None
         assert process.stdout is not None
@@ -457,9 +523,10 @@ class _Child:
 
 def _answer(child: _Child, replies: list[Any]) -> None:
     """Report each reply to the batch it answers (replies come in the order batches went)."""
-    for outcomes, lines in replies:
+    for outcomes, lines, notices in replies:
         jobs, done = child.in_flight.popleft()
-        done(([_decode_outcome(job, o) for job, o in zip(jobs, outcomes, strict=True)], lines))
+        decoded = [_decode_outcome(job, o) for job, o in zip(jobs, outcomes, strict=True)]
+        done((decoded, lines, tuple((text, lost) for text, lost in notices)))
 
 
 def _release(child: _Child) -> None:
@@ -544,8 +611,11 @@ def _decode_job(encoded: tuple[Any, ...]) -> Job:
 
 
 def _encode_outcome(result: Outcome) -> Any:
-    """What crosses the pipe back: an error's text, a rejection's id, or an event's
-    EventRow fields in order (see ``events.row_fields``) and its digest."""
+    """What crosses the pipe back: an error's text (a list when the file was lost),
+    a rejection's id, or an event's EventRow fields in order (see
+    ``events.row_fields``) and its digest."""
+    if isinstance(result, StoreFileLost):
+        return [str(result)]
     if isinstance(result, StoreError):
         return str(result)
     if isinstance(result, Rejection):
@@ -570,6 +640,8 @@ def _encode_outcome(result: Outcome) -> Any:
 def _decode_outcome(job: Job, outcome: Any) -> Outcome:
     if isinstance(outcome, str):
         return StoreError(outcome)
+    if isinstance(outcome, list):
+        return StoreFileLost(outcome[0])
     kind, data = job
     if kind == "rejection":
         return Rejection(outcome, *data)
@@ -662,63 +734,70 @@ class _FrameReader:
         return frames
 
 
-def serve(
-    connection: sqlite3.Connection,
-    source: int,
-    sink: IO[bytes],
-    lines: bool,
-    lines_out: IO[str] | None = None,
-) -> None:
+def serve(writer: SQLiteWriter, source: int, sink: IO[bytes]) -> None:
     """The child's loop: batches in, one transaction, outcomes out; until ``source`` ends.
 
     Every batch waiting in the pipe goes into the same transaction; the
-    replies still go back one per batch, in order (the lines with the first).
+    replies still go back one per batch, in order (the lines and notices with
+    the first).
     """
-    writer = SQLiteWriter(connection, render_lines=lines or lines_out is not None)
     reader = _FrameReader(source)
     while (frames := reader.read()) is not None:
         jobs = [_decode_job(encoded) for frame in frames for encoded in frame]
-        results, text = writer.write(jobs)
+        results, text, notices = writer.write(jobs)
         outcomes = [_encode_outcome(result) for result in results]
         replies = []
         start = 0
-        reply_text = "" if lines_out is not None else text
         for frame in frames:
-            replies.append((outcomes[start : start + len(frame)], reply_text))
+            replies.append((outcomes[start : start + len(frame)], text, notices))
             start += len(frame)
-            reply_text = ""
+            text, notices = "", ()
         _write_frames(sink, replies)
-        if lines_out is not None and text:
-            # After the answers: the deliveries are committed, and their senders
-            # need not wait for the printing.
-            try:
-                lines_out.write(text)
-                lines_out.flush()
-            except (OSError, ValueError):
-                lines_out = None  # a closed reader (| head): events are still stored
+
+
+_CHILD_BOOTSTRAP = """\
+import importlib.util, sys
+package = sys.argv.pop(1)
+spec = importlib.util.spec_from_file_location(
+    "tavus_monitor", package + "/__init__.py", submodule_search_locations=[package]
+)
+module = importlib.util.module_from_spec(spec)
+sys.modules["tavus_monitor"] = module
+spec.loader.exec_module(module)
+from tavus_monitor.writer import main
+sys.exit(main(sys.argv[1:]))
+"""
+"""``python -P -c`` program that runs :func:`main` from the package directory given
+first: the parent's own, whatever the child's ``sys.path`` would find first."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tavus_monitor.writer")
+    parser = argparse.ArgumentParser(prog="tavus_monitor.writer")
     parser.add_argument("path", type=Path)
     parser.add_argument("--synchronous", default="NORMAL")
     parser.add_argument("--lines", action="store_true", help="JSON lines in each reply")
-    parser.add_argument("--lines-fd", type=int, help="write JSON lines to this descriptor")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     source, sink = sys.stdin.fileno(), sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write into the reply pipe
-    connection = sqlite3.connect(args.path, isolation_level=None, timeout=30.0)
     try:
-        connection.execute("PRAGMA busy_timeout = 30000")
-        connection.execute(f"PRAGMA synchronous = {args.synchronous}")
-        lines_out = None
-        if args.lines_fd is not None:
-            lines_out = open(args.lines_fd, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
-        serve(connection, source, sink, args.lines, lines_out)
+        connection, identity = open_for_writing(args.path, synchronous=args.synchronous)
+    except (OSError, sqlite3.Error, StoreError) as exc:
+        # Every batch is answered with StoreError until the file can be opened.
+        log.error("the store writer cannot open %s: %s", args.path, exc)
+        connection, identity = sqlite3.connect(":memory:"), None
+    writer = SQLiteWriter(
+        connection,
+        render_lines=args.lines,
+        path=args.path,
+        identity=identity,
+        synchronous=args.synchronous,
+    )
+    try:
+        serve(writer, source, sink)
     finally:
-        connection.close()
+        writer.close()
     return 0
 
 

@@ -21,7 +21,6 @@ import pytest
 from tavus_monitor import samples, writer
 from tavus_monitor.events import Event, Family, body_digest, classify
 from tavus_monitor.store import (
-    MIGRATIONS,
     SCHEMA_VERSION,
     Delivery,
     EventQuery,
@@ -29,6 +28,7 @@ from tavus_monitor.store import (
     Store,
     StoreError,
 )
+from tavus_monitor.storefile import MIGRATIONS
 from tavus_monitor.writer import WriterKind
 
 JSON_HEADERS = (("content-type", "application/json"), ("user-agent", "Tavus/1.0"))

@@ -14,6 +14,8 @@ from typing import Any
 
 from textual.app import App
 
+from ..private import open_private, private_dir
+
 CLIPBOARD_FILE = "clipboard.txt"
 
 
@@ -36,7 +38,8 @@ def copy_text(app: App[Any], text: str, what: str, data_dir: Path) -> str:
         return f"Copied {what}."
     path = data_dir / CLIPBOARD_FILE
     with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text + "\n", encoding="utf-8")
+        private_dir(path.parent)
+        with open_private(path) as handle:  # it may hold the token-bearing URL or a payload
+            handle.write(text + "\n")
         return f"Copied {what} (if your terminal ignores OSC 52, it is also in {path})."
     return f"Copied {what} through the terminal (OSC 52)."

@@ -1,0 +1,173 @@
+"""The event store's file: its schema, how a writer opens it, and whether it is still there.
+
+Both writers (the thread in :mod:`tavus_monitor.store`, the child process in
+:mod:`tavus_monitor.writer`) open the file through :func:`open_for_writing`, so
+a file that has to be made again (deleted under a running monitor) gets the
+same schema, mode and pragmas as one made at start.
+
+SQLite keeps writing into a file that was deleted or replaced while open (its
+descriptor still points at the old inode) and reports success, so a monitor
+would acknowledge deliveries into a file that is gone at exit. A
+:class:`FileIdentity` taken at open and compared around every write is how
+the writers notice (one ``stat`` each time: about 2 µs).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from .private import create_private, make_private
+
+BUSY_TIMEOUT = 30.0
+"""Seconds a connection waits for another's lock before SQLite gives up."""
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: events and rejected requests.
+    """
+    CREATE TABLE events (
+        id              INTEGER PRIMARY KEY,
+        received_at     REAL    NOT NULL,
+        family          TEXT    NOT NULL,
+        event_type      TEXT    NOT NULL,
+        conversation_id TEXT,
+        subject_id      TEXT,
+        summary         TEXT    NOT NULL,
+        duplicate_of    INTEGER REFERENCES events(id),
+        error           TEXT,
+        occurred_at     REAL,
+        severity        TEXT    NOT NULL,
+        body            BLOB    NOT NULL,
+        body_sha256     BLOB    NOT NULL,
+        headers         TEXT    NOT NULL,
+        remote_addr     TEXT,
+        path            TEXT    NOT NULL
+    );
+    CREATE INDEX events_family ON events (family, id);
+    CREATE INDEX events_type ON events (event_type, id);
+    CREATE INDEX events_conversation ON events (conversation_id, id)
+        WHERE conversation_id IS NOT NULL;
+    CREATE INDEX events_subject ON events (subject_id, id) WHERE subject_id IS NOT NULL;
+    CREATE INDEX events_sha ON events (body_sha256);
+    CREATE INDEX events_received ON events (received_at);
+    CREATE TABLE rejected (
+        id          INTEGER PRIMARY KEY,
+        received_at REAL    NOT NULL,
+        method      TEXT    NOT NULL,
+        path        TEXT    NOT NULL,
+        remote_addr TEXT,
+        size        INTEGER,
+        status      INTEGER NOT NULL,
+        reason      TEXT    NOT NULL
+    );
+    """,
+    # 2: every index costs each insert time and its commit dirty pages. Nothing
+    # queries by received_at (ids are in arrival order), and subject ids are
+    # looked up only for replica and video jobs, a small part of all events.
+    """
+    DROP INDEX events_received;
+    DROP INDEX events_subject;
+    CREATE INDEX events_jobs ON events (family, subject_id, id)
+        WHERE family IN ('replica', 'video');
+    """,
+    # 3: redeliveries are looked up within their conversation or job (see
+    # writer._REDELIVERY); the digest index is kept for bodies with neither.
+    """
+    DROP INDEX events_sha;
+    CREATE INDEX events_sha_orphans ON events (body_sha256)
+        WHERE conversation_id IS NULL AND family NOT IN ('replica', 'video');
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(Exception):
+    """The store could not keep a delivery (disk full, file unreadable, ...)."""
+
+
+class StoreFileLost(StoreError):
+    """The store file was deleted or replaced under the running monitor."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileIdentity:
+    """Which file a path named when it was opened (device and inode)."""
+
+    device: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileIdentity | None:
+        """The file ``path`` names now, or None when there is none."""
+        try:
+            info = os.stat(path)
+        except OSError:
+            return None
+        return cls(info.st_dev, info.st_ino)
+
+
+def connect(target: str | Path, *, uri: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit) that waits on locks."""
+    connection = sqlite3.connect(
+        target, uri=uri, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT
+    )
+    connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+    return connection
+
+
+def open_for_writing(path: Path, *, synchronous: str) -> tuple[sqlite3.Connection, FileIdentity]:
+    """Open (creating owner-only, in WAL mode, migrated) the store file for writing.
+
+    Returns the connection and the identity of the file it opened, to compare
+    against later (:meth:`FileIdentity.of`).
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new directory is private
+    create_private(path)
+    make_private(path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
+    identity = FileIdentity.of(path)
+    connection = connect(path)
+    try:
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute(f"PRAGMA synchronous = {synchronous}")
+        migrate(connection, str(path))
+    except BaseException:
+        connection.close()
+        raise
+    if identity is None or FileIdentity.of(path) != identity:
+        connection.close()
+        raise StoreFileLost(f"{path} was deleted or replaced while it was being opened")
+    return connection, identity
+
+
+def migrate(connection: sqlite3.Connection, name: str) -> None:
+    """Bring the schema to :data:`SCHEMA_VERSION`, one transaction per migration.
+
+    The version is read inside each transaction, so two processes opening a
+    new file at once (the monitor and its writer, after the file was deleted)
+    migrate it once between them.
+    """
+    while True:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{name} was written by a newer tavus-monitor "
+                    f"(schema {version}, this one knows {SCHEMA_VERSION}); upgrade tavus-monitor."
+                )
+            if version == SCHEMA_VERSION:
+                connection.execute("COMMIT")
+                return
+            for statement in _split_sql(MIGRATIONS[version]):
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {version + 1}")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+
+
+def _split_sql(script: str) -> list[str]:
+    return [statement.strip() for statement in script.split(";") if statement.strip()]
