@@ -8,6 +8,7 @@ store's writer thread and the tunnel's blocking pyngrok calls (in threads).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -20,7 +21,7 @@ from .private import private_dir
 from .server import EmbeddedServer, PortInUse, Stats, bind_with_fallback, create_app, make_server
 from .settings import Settings
 from .state import RunningState, clear_state, load_or_create_token, write_state
-from .store import FILE_CHECK_INTERVAL, EventQuery, Rejection, Store
+from .store import FILE_CHECK_INTERVAL, EventQuery, Rejection, Store, StoreError
 from .tunnel import (
     STARTUP_TIMEOUT,
     TunnelOptions,
@@ -59,6 +60,7 @@ class Monitor:
         self._tunnel_task: asyncio.Task[None] | None = None
         self._store_watch: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._reseed: asyncio.Task[None] | None = None
         self.tunnel_status = self._initial_tunnel_status()
         self._started_at = time.time()
 
@@ -286,7 +288,19 @@ class Monitor:
     def _store_notice(self, text: str) -> None:
         """Something happened to the store file (from any thread): say it loudly."""
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._status, text, StatusKind.ERROR, "store")
+        self._loop.call_soon_threadsafe(self._store_replaced, text)
+
+    def _store_replaced(self, text: str) -> None:
+        self._status(text, StatusKind.ERROR, "store")
+        self._reseed = asyncio.create_task(self._count_stored(), name="tavus-monitor-recount")
+
+    async def _count_stored(self) -> None:
+        """The header's and /healthz's counts, from the new file (after this batch's answers)."""
+        if self.store is not None:
+            with contextlib.suppress(StoreError):
+                counts = await asyncio.to_thread(self.store.counts)
+                self.stats.events_total = counts.events
+                self.stats.rejected_total = counts.rejected
 
     @staticmethod
     async def _watch_store(store: Store) -> None:

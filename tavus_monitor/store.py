@@ -313,7 +313,7 @@ class Store:
             return True
         if FileIdentity.of(self.path) == self._identity:
             return True
-        text = f"The store file {self.path} was deleted or replaced while the monitor was running"
+        text = f"The store file was deleted or replaced while the monitor was running ({self.path})"
         try:
             connection, identity = open_for_writing(self.path, synchronous=self._synchronous)
         except (OSError, sqlite3.Error, StoreError) as exc:

@@ -209,7 +209,7 @@ class SQLiteWriter:
         if self.db is not None:
             self.db.close()
             self.db = None
-        text = f"The store file {self.path} was deleted or replaced while the monitor was running"
+        text = f"The store file was deleted or replaced while the monitor was running ({self.path})"
         if lost:
             text += (
                 f"; {lost} deliveries written to it just then were answered 503 "

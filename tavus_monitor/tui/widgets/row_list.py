@@ -110,8 +110,9 @@ class RowList(ScrollView, can_focus=True):
     # ------------------------------------------------------------ data
 
     def attach(self, store: Store) -> None:
-        """Start showing what ``store`` holds."""
+        """Start showing what ``store`` holds (again, when its file was made anew)."""
         self.store = store
+        self._strips.clear()  # keyed by id, and a new file's ids start again
         self.reload()
 
     def set_filter(self, query: EventQuery | None, label: str = "") -> None:
