@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import ingest  # noqa: E402  (bench/ingest.py: the monitor process and the load generator)
+import ingest  # bench/ingest.py: the monitor process and the load generator
 
 
 def writer_pids(monitor_pid: int) -> list[int]:
@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         result = results[0]
         uri = f"file:{workdir / 'events.db'}?mode=ro"
         with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
-            stored = {row[0]: row[1] for row in db.execute("SELECT id, conversation_id FROM events")}
+            rows = db.execute("SELECT id, conversation_id FROM events")
+            stored = {event_id: conversation_id for event_id, conversation_id in rows}
         printed: set[int] = set()
         invalid = 0
         for line in (workdir / "monitor.stdout").read_text(encoding="utf-8").splitlines():

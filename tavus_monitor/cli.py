@@ -15,7 +15,14 @@ from typing import Any
 
 from . import __version__, samples
 from .logs import configure_logging
-from .settings import DEFAULT_MAX_BODY_MB, DEFAULT_PORT, Settings, SettingsError, resolve
+from .settings import (
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MAX_BODY_MB,
+    DEFAULT_PORT,
+    Settings,
+    SettingsError,
+    resolve,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -73,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-body-mb",
         type=float,
         help=f"largest accepted body in MB (default {DEFAULT_MAX_BODY_MB:g}); larger gets 413",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="seconds a connection has to send its request line and headers "
+        f"(default {DEFAULT_HEADER_TIMEOUT:g}); a slower one is closed",
     )
     store = parser.add_mutually_exclusive_group()
     store.add_argument("--db", type=Path, help="SQLite file (default: events.db in the data dir)")
@@ -146,6 +160,7 @@ def _settings(args: argparse.Namespace) -> Settings:
             "token",
             "no_token",
             "max_body_mb",
+            "header_timeout",
             "data_dir",
             "db",
             "ephemeral",
@@ -179,7 +194,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(settings: Settings) -> int:
     from .monitor import MonitorError
 
-    configure_logging(settings.data_dir)
+    try:
+        configure_logging(settings.data_dir)
+    except OSError as exc:
+        # Before anything else starts, so the one sentence is all the user sees.
+        print(
+            f"tavus-monitor: cannot write the log in {settings.data_dir} "
+            f"({exc.strerror or exc}); choose a writable --data-dir.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     try:
         if not settings.headless:
             from .tui import run_tui
@@ -259,27 +283,49 @@ def _trigger(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _history(args: argparse.Namespace, settings: Settings) -> int:
+    """Print what is stored. The store is only read: ``history`` works on a read-only
+    file or mount, and never migrates, changes or creates anything (see ReadOnlyStore)."""
+    import sqlite3
+
     from .history import event_lines, event_table, rejection_table
-    from .store import EventQuery, Store
+    from .store import EventQuery, ReadOnlyStore, StoreError
 
     path = settings.db_path
-    if path is None or not path.exists():
+    try:
+        missing = path is None or not path.exists()
+    except OSError:  # e.g. a directory on the way that this user may not enter
+        missing = False  # ReadOnlyStore says what is wrong
+    if path is None or missing:
         print(f"No events stored yet{f' at {path}' if path else ''}.", file=sys.stderr)
         return EXIT_OK
-    with Store(path) as store:
-        if args.rejected:
-            lines = rejection_table(store.rejections(args.limit))
-        else:
-            events = store.page(
-                EventQuery(
-                    family=args.family,
-                    event_type=args.event_type,
-                    conversation_id=args.conversation,
-                    search=args.search,
-                    limit=args.limit,
+    try:
+        with ReadOnlyStore(path) as store:
+            if store.is_empty:
+                print(f"No events stored yet at {path}.", file=sys.stderr)
+                return EXIT_OK
+            if args.rejected:
+                lines = rejection_table(store.rejections(args.limit))
+            else:
+                events = store.page(
+                    EventQuery(
+                        family=args.family,
+                        event_type=args.event_type,
+                        conversation_id=args.conversation,
+                        search=args.search,
+                        limit=args.limit,
+                    )
                 )
-            )
-            lines = event_lines(events) if args.format == "jsonl" else event_table(events)
+                lines = event_lines(events) if args.format == "jsonl" else event_table(events)
+    except StoreError as exc:
+        print(f"tavus-monitor history: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except sqlite3.Error as exc:  # damage found while reading, past the file's header
+        print(
+            f"tavus-monitor history: cannot read the event store {path} ({exc}); "
+            "it may be damaged: pass --db with another file.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     for line in lines:
         print(line)
     return EXIT_OK

@@ -26,6 +26,11 @@ class ParsedBody:
 
     value: Any
     error: str | None
+    standard_parser: bool = False
+    """Whether the standard library read the body (orjson refused it, or it may hold
+    integers beyond 64 bits). Its numbers are then Python's reading: integers of any
+    size, and infinity for one beyond a double's range (``1e400``), which no JSON
+    writer may write; :mod:`tavus_monitor.jsonlines` checks such values before writing."""
 
 
 class _NonStandardConstant(ValueError):
@@ -92,7 +97,7 @@ def parse_json(body: bytes, content_type: str | None = None) -> ParsedBody:
         return ParsedBody(None, f"not parsed: an integer longer than {limit:,} digits")
     if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
         return ParsedBody(None, "not valid JSON text: a \\u escape is a lone UTF-16 surrogate")
-    return ParsedBody(value, None)
+    return ParsedBody(value, None, standard_parser=True)
 
 
 def _not_json_reason(exc: json.JSONDecodeError, text: str, content_type: str | None) -> str:

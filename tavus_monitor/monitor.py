@@ -144,7 +144,7 @@ class Monitor:
             max_body_bytes=settings.max_body_bytes,
             stats=self.stats,
         )
-        self._server = make_server(app)
+        self._server = make_server(app, header_timeout=settings.header_timeout)
         self._serve_task = asyncio.create_task(self._serve(sock), name="tavus-monitor-server")
         await self._wait_listening()
         if settings.db_path is not None:

@@ -4,7 +4,11 @@ The handler reads the raw bytes, hands them to the store (whose writer
 classifies them), waits until the store has committed them and only then
 answers ``200 {"status": "success"}``. Nothing a sender does (bad JSON, wrong
 token, a huge or slow body) produces a 5xx; the one 5xx is 503, when the disk
-refuses the write and Tavus should try again.
+refuses the write and Tavus should try again. A refusal (404, 405, 413, ...) is
+answered even when the store cannot record it: it is then counted and logged.
+What a connection may do before its request is read (how long it may take to
+send its headers, how large they may be, how many connections may be open) is
+enforced in :mod:`tavus_monitor.edge`.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .edge import HEADER_TIMEOUT, ConnectionGuard, EdgeLimits, Refusal
 from .events import Event
-from .redact import redact_path
+from .redact import REDACTED, path_redactor
 from .store import Delivery, Rejection, Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -46,6 +51,8 @@ class Stats:
     rejected_total: int = 0
     events_session: int = 0
     rejected_session: int = 0
+    rejected_unrecorded: int = 0
+    """Refusals the store could not record (disk full, writer gone): counted and logged."""
     last_event_at: float | None = None
     started_at: float = field(default_factory=time.time)
 
@@ -55,6 +62,7 @@ class Stats:
             "rejected": self.rejected_total,
             "events_this_session": self.events_session,
             "rejected_this_session": self.rejected_session,
+            "rejected_not_recorded": self.rejected_unrecorded,
             "last_event_at": self.last_event_at,
             "uptime_seconds": round(time.time() - self.started_at, 3),
         }
@@ -72,25 +80,77 @@ def create_app(
     """The receiver app. ``token=None`` serves plain ``/webhook`` (no secret)."""
     counters = stats if stats is not None else Stats()
     expected = token.encode() if token is not None else None
+    redact = path_redactor(token)
+    webhook_path = "/webhook/" + token if token is not None else "/webhook"
+    shown_webhook_path = "/webhook/" + REDACTED if token is not None else "/webhook"
+
+    async def record(
+        method: str,
+        path: str,
+        remote_addr: str | None,
+        size: int | None,
+        status: int,
+        reason: str,
+    ) -> None:
+        """Keep a line about a refused request; if the store cannot, count and log it.
+
+        Never raises: the refusal is answered either way (a 404 must not become a 500
+        because the disk is full or the writer process is gone).
+        """
+        counters.rejected_total += 1
+        counters.rejected_session += 1
+        shown = redact(path)
+        try:
+            rejection = await store.reject(
+                method=method,
+                path=shown,
+                remote_addr=remote_addr,
+                size=size,
+                status=status,
+                reason=reason,
+            )
+        except Exception as exc:
+            counters.rejected_unrecorded += 1
+            log.warning(
+                "refused %s %s from %s with %d (%s); the refusal was not recorded: %s",
+                method,
+                shown,
+                remote_addr or "unknown",
+                status,
+                reason,
+                exc,
+                exc_info=not isinstance(exc, StoreError),
+            )
+            return
+        if on_rejection is not None:
+            on_rejection(rejection)
 
     async def refuse(
         request: Request, status: int, reason: str, size: int | None = None
     ) -> Response:
         if size is None:
             size = _content_length(request)
-        rejection = await store.reject(
-            method=request.method,
-            path=redact_path(request.url.path),
-            remote_addr=request.client.host if request.client else None,
-            size=size,
-            status=status,
-            reason=reason,
+        client = request.client
+        await record(
+            request.method,
+            request.scope["path"],
+            client.host if client else None,
+            size,
+            status,
+            reason,
         )
-        counters.rejected_total += 1
-        counters.rejected_session += 1
-        if on_rejection is not None:
-            on_rejection(rejection)
         return JSONResponse({"status": "error", "error": reason}, status_code=status)
+
+    async def record_refusal(refusal: Refusal) -> None:
+        """A refusal made at the edge, before the app saw the request (431)."""
+        await record(
+            refusal.method,
+            refusal.target,
+            refusal.remote_addr,
+            None,
+            refusal.status,
+            refusal.reason,
+        )
 
     async def receive(request: Request) -> Response:
         if expected is not None:
@@ -128,7 +188,7 @@ def create_app(
             headers=headers,
             received_at=received_at,
             remote_addr=client[0] if client else None,
-            path=redact_path(scope["path"]),
+            path=shown_webhook_path if scope["path"] == webhook_path else redact(scope["path"]),
         )
         try:
             event = await store.append(delivery)
@@ -198,17 +258,19 @@ def create_app(
     async def not_found(request: Request) -> Response:
         return await refuse(request, 404, "no such path")
 
-    webhook_path = "/webhook/{token}" if expected is not None else "/webhook"
+    route_path = "/webhook/{token}" if expected is not None else "/webhook"
     methods = ["POST", "GET", "PUT", "PATCH", "DELETE"]
     routes = [
-        Route(webhook_path, receive, methods=methods, max_body_size=max_body_bytes),
+        Route(route_path, receive, methods=methods, max_body_size=max_body_bytes),
         Route("/healthz", healthz, methods=["GET"]),
     ]
     if expected is not None:
         routes.append(Route("/webhook", receive, methods=methods, max_body_size=max_body_bytes))
     routes.append(Route("/{path:path}", not_found, methods=[*methods, "HEAD", "OPTIONS"]))
     fast_path = Middleware(_FastPath, accepts=takes_fast_path, handle=fast_webhook)
-    return Starlette(routes=routes, middleware=[fast_path])
+    app = Starlette(routes=routes, middleware=[fast_path])
+    app.state.record_refusal = record_refusal  # for the edge's 431s (see make_server)
+    return app
 
 
 _SUCCESS_BYTES = b'{"status":"success"}'  # what JSONResponse(SUCCESS) renders
@@ -309,6 +371,9 @@ class EmbeddedServer(uvicorn.Server):
     mode installs its own handlers) and is stopped with ``should_exit``.
     """
 
+    guard: ConnectionGuard | None = None
+    """The edge limits in force (set by :func:`make_server`)."""
+
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.listening = asyncio.Event()
@@ -322,9 +387,22 @@ class EmbeddedServer(uvicorn.Server):
         self.listening.set()
 
 
-def make_server(app: Starlette) -> EmbeddedServer:
+def make_server(
+    app: Starlette, *, header_timeout: float = HEADER_TIMEOUT, limits: EdgeLimits | None = None
+) -> EmbeddedServer:
+    """uvicorn for ``app`` with the edge limits (``limits`` overrides ``header_timeout``).
+
+    The connection cap comes from the descriptor limit, which is first raised
+    towards the hard limit (see :func:`tavus_monitor.edge.raise_open_file_limit`).
+    """
+    guard = ConnectionGuard(
+        limits if limits is not None else EdgeLimits(header_timeout=header_timeout),
+        record=getattr(app.state, "record_refusal", None),
+    )
     config = uvicorn.Config(
         app,
+        http=guard.protocol_class(),
+        ws="none",  # no websockets served; an upgrade would leave the guard's protocol
         log_config=None,
         access_log=False,
         lifespan="off",
@@ -333,4 +411,6 @@ def make_server(app: Starlette) -> EmbeddedServer:
         server_header=False,
         date_header=False,
     )
-    return EmbeddedServer(config)
+    server = EmbeddedServer(config)
+    server.guard = guard
+    return server

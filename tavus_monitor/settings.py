@@ -23,6 +23,7 @@ ENV_PREFIX = "TAVUS_MONITOR_"
 DEFAULT_PORT = 5000
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_MAX_BODY_MB = 25.0
+DEFAULT_HEADER_TIMEOUT = 10.0
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,200}")
 
 
@@ -40,6 +41,8 @@ class Settings:
     """A fixed token; None means the one kept in the data directory."""
     no_token: bool = False
     max_body_mb: float = DEFAULT_MAX_BODY_MB
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    """Seconds a connection has to send its request line and headers, then it is closed."""
     data_dir: Path = field(default_factory=lambda: default_data_dir())
     db: Path | None = None
     """None means ``<data_dir>/events.db``."""
@@ -87,6 +90,7 @@ _CONVERTERS: dict[str, Any] = {
     "token": str,
     "no_token": bool,
     "max_body_mb": float,
+    "header_timeout": float,
     "data_dir": Path,
     "db": Path,
     "ephemeral": bool,
@@ -188,6 +192,8 @@ def validate(settings: Settings) -> None:
         )
     if not math.isfinite(settings.max_body_mb) or settings.max_body_mb <= 0:
         raise SettingsError("--max-body-mb must be a number more than 0.")
+    if not math.isfinite(settings.header_timeout) or settings.header_timeout <= 0:
+        raise SettingsError("--header-timeout must be a number of seconds more than 0.")
     if settings.token is not None and not TOKEN_PATTERN.fullmatch(settings.token):
         raise SettingsError(
             "The token must be 8 to 200 characters of A-Z, a-z, 0-9, '-' or '_' "

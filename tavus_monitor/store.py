@@ -67,10 +67,12 @@ __all__ = [
     "Counts",
     "Delivery",
     "EventQuery",
+    "ReadOnlyStore",
     "Rejection",
     "Store",
     "StoreError",
     "StoreFileLost",
+    "StoreReader",
 ]
 
 log = logging.getLogger(__name__)
@@ -206,7 +208,104 @@ class _LockedWriter(SQLiteWriter):
 NoticeListener = Callable[[str], None]
 
 
-class Store:
+class StoreReader:
+    """The store's queries, on one read connection (WAL lets reads run beside the writer).
+
+    :class:`Store` (the monitor's, which also writes) and :class:`ReadOnlyStore`
+    (what read-only commands open) both answer them.
+    """
+
+    path: Path | None
+    _reader_db: sqlite3.Connection
+    _reader_lock: threading.Lock
+    _closed: bool
+
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._reader_lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            return self._reader_db.execute(sql, tuple(params)).fetchall()
+
+    def get(self, event_id: int) -> Event | None:
+        rows = self._read(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,))
+        return _event_from_row(rows[0]) if rows else None
+
+    def page(self, query: EventQuery = EventQuery()) -> list[Event]:
+        """Events matching ``query``, newest first, at most ``query.limit``."""
+        where, params = _where(query)
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events{where} ORDER BY id DESC LIMIT ?"
+        return [_event_from_row(row) for row in self._read(sql, [*params, max(0, query.limit)])]
+
+    def rows(self, query: EventQuery = EventQuery()) -> list[EventRow]:
+        """Like :meth:`page` without the bodies, for lists over long histories."""
+        where, params = _where(query)
+        sql = f"SELECT {_ROW_COLUMNS} FROM events{where} ORDER BY id DESC LIMIT ?"
+        return [_row_from_row(row) for row in self._read(sql, [*params, max(0, query.limit)])]
+
+    def count(self, query: EventQuery = EventQuery()) -> int:
+        where, params = _where(query)
+        return int(self._read(f"SELECT count(*) FROM events{where}", params)[0][0])
+
+    def conversations(
+        self, limit: int = 200, before_id: int | None = None
+    ) -> list[ConversationRow]:
+        """Conversations, the most recently active first (``before_id``: by last event id)."""
+        having = "" if before_id is None else " HAVING max(id) < ?"
+        params: list[Any] = [] if before_id is None else [before_id]
+        rows = self._read(
+            "SELECT conversation_id, count(*), min(id), max(id), min(received_at), "
+            "max(received_at) FROM events WHERE conversation_id IS NOT NULL "
+            f"GROUP BY conversation_id{having} ORDER BY max(id) DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [ConversationRow(*row) for row in rows]
+
+    def jobs(self, limit: int = 500) -> list[EventRow]:
+        """The latest callback of each replica training and video generation, newest first."""
+        rows = self._read(
+            f"SELECT {_ROW_COLUMNS} FROM events WHERE id IN ("
+            "SELECT max(id) FROM events WHERE family IN ('replica', 'video') "
+            "GROUP BY family, subject_id) ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        return [_row_from_row(row) for row in rows]
+
+    def after(self, event_id: int, limit: int = 1000) -> list[Event]:
+        """Events newer than ``event_id``, oldest first (for catching up)."""
+        rows = self._read(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            (event_id, limit),
+        )
+        return [_event_from_row(row) for row in rows]
+
+    def conversation(self, conversation_id: str) -> list[Event]:
+        """Every event of one conversation, in arrival order."""
+        rows = self._read(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE conversation_id = ? ORDER BY id",
+            (conversation_id,),
+        )
+        return [_event_from_row(row) for row in rows]
+
+    def counts(self) -> Counts:
+        by_family = dict(self._read("SELECT family, count(*) FROM events GROUP BY family"))
+        rejected = self._read("SELECT count(*) FROM rejected")[0][0]
+        return Counts(sum(by_family.values()), rejected, by_family)
+
+    def rejections(self, limit: int = 100, before_id: int | None = None) -> list[Rejection]:
+        """Refused requests, newest first."""
+        sql = (
+            "SELECT id, received_at, method, path, remote_addr, size, status, reason FROM rejected"
+        )
+        params: list[Any] = []
+        if before_id is not None:
+            sql += " WHERE id < ?"
+            params.append(before_id)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(limit)
+        return [Rejection(*row) for row in self._read(sql, params)]
+
+
+class Store(StoreReader):
     """Event store over one SQLite file (or shared in-memory database)."""
 
     def __init__(
@@ -587,91 +686,139 @@ class Store:
             log.warning("JSON lines output closed (%s); events are still stored", exc)
             self._lines = None
 
-    # ---------------------------------------------------------------- reads
 
-    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+class ReadOnlyStore(StoreReader):
+    """The store opened only to be read, for commands that show it (``history``).
+
+    :class:`Store` creates and migrates the file, switches it to WAL and starts
+    a writer; none of that may happen to a file a user only asked to look at,
+    which may be on a read-only mount, another user's, or a newer
+    tavus-monitor's. This opens it ``mode=ro`` (no writer, no migration, no
+    change of journal mode) and answers :class:`Store`'s queries. Anything
+    wrong with the file is a :class:`StoreError` whose text is one sentence for
+    the user.
+    """
+
+    OLDEST_READABLE_SCHEMA = 1
+    """The oldest schema whose files the queries read. Migrations 2 and 3 changed
+    indexes only; one that changes what the queries select must raise this."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._closed = False
+        self._reader_lock = threading.Lock()
+        try:
+            if not path.exists():
+                raise StoreError(f"there is no event store at {path}; check the --db path.")
+            if not path.is_file():
+                raise StoreError(
+                    f"{path} is not a file; pass --db with the store file (events.db)."
+                )
+            with path.open("rb"):  # SQLite would only say "unable to open database file"
+                pass
+        except OSError as exc:
+            raise StoreError(
+                f"cannot read the event store {path} ({exc.strerror or exc}); "
+                "check its permissions, or pass --db with another file."
+            ) from exc
+        try:
+            self._reader_db, self.schema_version = self._open(path)
+        except sqlite3.Error as exc:
+            raise StoreError(self._unreadable(path, exc)) from exc
+        if self.schema_version > SCHEMA_VERSION:
+            self.close()
+            raise StoreError(
+                f"{path} was written by a newer tavus-monitor (schema {self.schema_version}, "
+                f"this one knows {SCHEMA_VERSION}); upgrade tavus-monitor."
+            )
+        if self.schema_version == 0 and self._read("SELECT count(*) FROM sqlite_master")[0][0]:
+            self.close()
+            raise StoreError(
+                f"{path} is an SQLite file but not a tavus-monitor event store; "
+                "pass --db with the store file (events.db)."
+            )
+        if 0 < self.schema_version < self.OLDEST_READABLE_SCHEMA:
+            self.close()
+            raise StoreError(
+                f"{path} was written by an older tavus-monitor (schema {self.schema_version}); "
+                "start tavus-monitor on it once (with --db) to upgrade it, then read it."
+            )
+
+    @property
+    def is_empty(self) -> bool:
+        """Whether the file holds no store at all yet (an empty file: nothing to show)."""
+        return self.schema_version == 0
+
+    @classmethod
+    def _open(cls, path: Path) -> tuple[sqlite3.Connection, int]:
+        """A read-only connection to ``path`` and the file's schema version.
+
+        A file in WAL mode is read through its ``-shm`` index, which SQLite makes
+        when it is missing (the monitor removes it on a clean stop); in a
+        directory this user cannot write, it cannot, and the file is opened
+        ``immutable`` instead. That is safe only then: with no ``-shm``, no
+        monitor has the file open. A ``-wal`` file with content but no index is
+        the one such case that reading would get wrong (immutable ignores the
+        WAL), so it is refused.
+        """
+        uri = path.absolute().as_uri() + "?mode=ro"
+        try:
+            return cls._connect_and_check(uri)
+        except sqlite3.Error as exc:
+            cannot_make_index = exc.sqlite_errorname.startswith(
+                ("SQLITE_READONLY", "SQLITE_CANTOPEN")
+            )
+            if not cannot_make_index or path.with_name(path.name + "-shm").exists():
+                raise
+            first = exc
+        wal = path.with_name(path.name + "-wal")
+        with contextlib.suppress(OSError):
+            if wal.stat().st_size > 0:
+                raise StoreError(
+                    f"{path} cannot be read here: {wal.name} holds events, and this directory "
+                    "does not let the index SQLite needs to read them be made; copy "
+                    f"{path.name}* to a writable directory and pass --db with the copy."
+                )
+        try:
+            return cls._connect_and_check(uri + "&immutable=1")
+        except sqlite3.Error:
+            raise first from None
+
+    @staticmethod
+    def _connect_and_check(uri: str) -> tuple[sqlite3.Connection, int]:
+        """Open ``uri`` and read its schema version (which is when SQLite opens the file)."""
+        connection = connect(uri, uri=True)
+        try:
+            return connection, int(connection.execute("PRAGMA user_version").fetchone()[0])
+        except BaseException:
+            connection.close()
+            raise
+
+    @staticmethod
+    def _unreadable(path: Path, exc: sqlite3.Error) -> str:
+        if exc.sqlite_errorname.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")):
+            return (
+                f"{path} is not a tavus-monitor event store, or it is damaged ({exc}); "
+                "pass --db with the store file (events.db)."
+            )
+        return (
+            f"cannot read the event store {path} ({exc}); "
+            "check its permissions, or pass --db with another file."
+        )
+
+    def __enter__(self) -> ReadOnlyStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection. Safe to call twice."""
         with self._reader_lock:
             if self._closed:
-                raise StoreError("the store is closed")
-            return self._reader_db.execute(sql, tuple(params)).fetchall()
-
-    def get(self, event_id: int) -> Event | None:
-        rows = self._read(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,))
-        return _event_from_row(rows[0]) if rows else None
-
-    def page(self, query: EventQuery = EventQuery()) -> list[Event]:
-        """Events matching ``query``, newest first, at most ``query.limit``."""
-        where, params = _where(query)
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events{where} ORDER BY id DESC LIMIT ?"
-        return [_event_from_row(row) for row in self._read(sql, [*params, max(0, query.limit)])]
-
-    def rows(self, query: EventQuery = EventQuery()) -> list[EventRow]:
-        """Like :meth:`page` without the bodies, for lists over long histories."""
-        where, params = _where(query)
-        sql = f"SELECT {_ROW_COLUMNS} FROM events{where} ORDER BY id DESC LIMIT ?"
-        return [_row_from_row(row) for row in self._read(sql, [*params, max(0, query.limit)])]
-
-    def count(self, query: EventQuery = EventQuery()) -> int:
-        where, params = _where(query)
-        return int(self._read(f"SELECT count(*) FROM events{where}", params)[0][0])
-
-    def conversations(
-        self, limit: int = 200, before_id: int | None = None
-    ) -> list[ConversationRow]:
-        """Conversations, the most recently active first (``before_id``: by last event id)."""
-        having = "" if before_id is None else " HAVING max(id) < ?"
-        params: list[Any] = [] if before_id is None else [before_id]
-        rows = self._read(
-            "SELECT conversation_id, count(*), min(id), max(id), min(received_at), "
-            "max(received_at) FROM events WHERE conversation_id IS NOT NULL "
-            f"GROUP BY conversation_id{having} ORDER BY max(id) DESC LIMIT ?",
-            [*params, limit],
-        )
-        return [ConversationRow(*row) for row in rows]
-
-    def jobs(self, limit: int = 500) -> list[EventRow]:
-        """The latest callback of each replica training and video generation, newest first."""
-        rows = self._read(
-            f"SELECT {_ROW_COLUMNS} FROM events WHERE id IN ("
-            "SELECT max(id) FROM events WHERE family IN ('replica', 'video') "
-            "GROUP BY family, subject_id) ORDER BY id DESC LIMIT ?",
-            (limit,),
-        )
-        return [_row_from_row(row) for row in rows]
-
-    def after(self, event_id: int, limit: int = 1000) -> list[Event]:
-        """Events newer than ``event_id``, oldest first (for catching up)."""
-        rows = self._read(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?",
-            (event_id, limit),
-        )
-        return [_event_from_row(row) for row in rows]
-
-    def conversation(self, conversation_id: str) -> list[Event]:
-        """Every event of one conversation, in arrival order."""
-        rows = self._read(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE conversation_id = ? ORDER BY id",
-            (conversation_id,),
-        )
-        return [_event_from_row(row) for row in rows]
-
-    def counts(self) -> Counts:
-        by_family = dict(self._read("SELECT family, count(*) FROM events GROUP BY family"))
-        rejected = self._read("SELECT count(*) FROM rejected")[0][0]
-        return Counts(sum(by_family.values()), rejected, by_family)
-
-    def rejections(self, limit: int = 100, before_id: int | None = None) -> list[Rejection]:
-        """Refused requests, newest first."""
-        sql = (
-            "SELECT id, received_at, method, path, remote_addr, size, status, reason FROM rejected"
-        )
-        params: list[Any] = []
-        if before_id is not None:
-            sql += " WHERE id < ?"
-            params.append(before_id)
-        sql += " ORDER BY id DESC LIMIT ?"
-        params.append(limit)
-        return [Rejection(*row) for row in self._read(sql, params)]
+                return
+            self._closed = True
+            self._reader_db.close()
 
 
 def _row_from_row(row: tuple[Any, ...]) -> EventRow:

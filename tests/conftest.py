@@ -1,16 +1,26 @@
-"""Shared fixtures: a real monitor (real uvicorn on a loopback port, real SQLite file)."""
+"""Shared fixtures: a real monitor (real uvicorn on a loopback port, real SQLite file).
+
+The tests run against the installed ``tavus-monitor``: an editable install for
+development, the built package in CI (``pip install ".[test]" && pytest``).
+``pytest_configure`` refuses to run when the package imported here is not the
+one installed, which is what ``python -m pytest`` from the checkout does to a
+non-editable install (``-m`` puts the working directory first on ``sys.path``).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import pytest
 from standin_ngrok import standin  # noqa: F401  (the stand-in ngrok agent, for every module)
 
+import tavus_monitor
 from tavus_monitor.monitor import Monitor
 from tavus_monitor.settings import Settings
 
@@ -55,6 +65,67 @@ PROPERTY_KEYS = [
     "guardrail_name",
     "error_message",
 ]
+
+
+def shadowed_install() -> str | None:
+    """Why the imported ``tavus_monitor`` is not the installed one, or None when it is.
+
+    An editable install points at the checkout, so importing the checkout is right there.
+    A regular install is what users get; importing anything else would test a different
+    set of files (a data file missing from the wheel would go unnoticed).
+    """
+    imported = Path(tavus_monitor.__file__).resolve()
+    # Installed by pip (a RECORD), not a stale tavus_monitor.egg-info lying in the checkout.
+    installs = [
+        dist
+        for dist in metadata.distributions(name="tavus-monitor")
+        if dist.read_text("RECORD") is not None
+    ]
+    if installs:
+        dist = installs[0]
+    else:
+        return (
+            f"the tests import tavus_monitor from {imported.parent}, but tavus-monitor is not "
+            'installed: run pip install -e ".[test]" (or pip install ".[test]") first.'
+        )
+    direct_url = json.loads(dist.read_text("direct_url.json") or "{}")
+    if direct_url.get("dir_info", {}).get("editable"):
+        return None
+    installed = Path(str(dist.locate_file("tavus_monitor/__init__.py"))).resolve()
+    if installed == imported:
+        return None
+    return (
+        f"the tests import tavus_monitor from {imported.parent}, not the installed copy in "
+        f"{installed.parent}: run pytest (not python -m pytest, which puts the checkout first "
+        'on sys.path), or install for development with pip install -e ".[test]".'
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse to test a different copy of the package from the one installed."""
+    problem = shadowed_install()
+    if problem is not None:
+        raise pytest.UsageError(problem)
+
+
+class HasReady(Protocol):
+    ready: asyncio.Event
+
+
+READY_DEADLINE = 10.0
+"""Seconds the dashboard may take to start its server (under a second when idle)."""
+
+
+async def wait_ready(app: HasReady) -> None:
+    """Wait for ``app.ready``, failing in seconds if the dashboard never gets there.
+
+    Without a deadline a start-up failure hangs the test until pytest-timeout (120 s).
+    """
+    try:
+        async with asyncio.timeout(READY_DEADLINE):
+            await app.ready.wait()
+    except TimeoutError:
+        pytest.fail(f"the dashboard was not ready within {READY_DEADLINE:g} s")
 
 
 def fixture_bytes(name: str) -> bytes:

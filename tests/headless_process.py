@@ -1,4 +1,10 @@
-"""``python -m tavus_monitor --headless ...`` as a user runs it, for tests that need the process.
+"""``tavus-monitor --headless ...`` as a user runs it, for tests that need the process.
+
+The command is the console script installed next to this interpreter, run from
+a directory outside the checkout: ``python -m tavus_monitor`` from the
+repository root would import the checkout (``-m`` puts the working directory
+first on ``sys.path``), so a file missing from the installed package would
+never be noticed.
 
 Both pipes are read by threads the whole time (headless mode writes stdout as
 it goes, and a full pipe would stall it): kept byte for byte for the final
@@ -14,9 +20,11 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import IO, Literal
 
 import pytest
@@ -24,20 +32,43 @@ import pytest
 Stream = Literal["out", "err"]
 CALLBACK_URL = re.compile(r"Callback URL: (http://127\.0\.0\.1:\d+/webhook\S*)")
 TIMEOUT = 30.0
+CONSOLE_SCRIPT = Path(sys.executable).parent / "tavus-monitor"
+"""The ``tavus-monitor`` command of the environment running the tests (what pip installed)."""
+
+
+def tavus_monitor(*args: str) -> list[str]:
+    """The command line ``tavus-monitor *args``, through this environment's console script."""
+    if not CONSOLE_SCRIPT.exists():
+        pytest.fail(f"{CONSOLE_SCRIPT} does not exist: install the project (pip install '.[test]')")
+    return [str(CONSOLE_SCRIPT), *args]
 
 
 class HeadlessProcess:
-    """``python -m tavus_monitor --headless *args``; leaving ``with`` kills it if still running."""
+    """``tavus-monitor --headless *args``; leaving ``with`` kills it if still running.
 
-    def __init__(self, *args: str, env: Mapping[str, str] | None = None) -> None:
+    ``cwd`` defaults to a new empty directory, so nothing in the checkout can be imported by
+    accident. ``program`` replaces this environment's ``tavus-monitor`` (another installation's).
+    """
+
+    def __init__(
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        program: Sequence[str] | None = None,
+    ) -> None:
         environment = dict(os.environ if env is None else env)
         environment.setdefault("PYTHONIOENCODING", "utf-8")
+        self._scratch = (
+            tempfile.TemporaryDirectory(prefix="tavus-monitor-cwd-") if cwd is None else None
+        )
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tavus_monitor", "--headless", *args],
+            [*program, "--headless", *args] if program else tavus_monitor("--headless", *args),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=environment,
+            cwd=cwd if self._scratch is None else self._scratch.name,
         )
         assert self.process.stdout is not None
         assert self.process.stderr is not None
@@ -131,3 +162,5 @@ class HeadlessProcess:
         for pipe in (self.process.stdout, self.process.stderr):
             if pipe is not None:
                 pipe.close()
+        if self._scratch is not None:
+            self._scratch.cleanup()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import tavus_monitor
 
@@ -20,14 +21,21 @@ def test_core_modules_exist() -> None:
     assert "tavus_monitor.server" in CORE_MODULES
 
 
-def test_importing_the_core_does_not_import_textual() -> None:
+def test_importing_the_core_does_not_import_textual(tmp_path: Path) -> None:
     code = (
         "import importlib, sys\n"
         f"for name in {CORE_MODULES!r}: importlib.import_module(name)\n"
         "leaked = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
         "print(','.join(leaked))\n"
     )
+    # Outside the checkout, so ``-c`` (which puts the working directory first) imports the
+    # same package as the tests do.
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     assert result.stdout.strip() == "", f"core imported {result.stdout.strip()}"

@@ -5,13 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import re
-import signal
 import socket
 import stat
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from headless_process import HeadlessProcess
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -747,66 +744,46 @@ def test_a_damaged_token_file_is_replaced(tmp_path: Path) -> None:
     assert load_or_create_token(data_dir) == token
 
 
-class Headless:
-    """``tavus-monitor --headless`` in a real process, stopped with SIGTERM."""
-
-    def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tavus_monitor", "--headless", "--port", "0", "--no-tunnel",
-             *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
-        self.status: list[str] = []
-
-    def callback_url(self) -> str:
-        """Read status lines until the callback URL is announced."""
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.status.append(line.rstrip("\n"))
-            if line.startswith("Callback URL: "):
-                return line.removeprefix("Callback URL: ").strip()
-        raise AssertionError(f"no callback URL announced: {self.status}")
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        _, rest = self.process.communicate(timeout=30)
-        self.status.extend(rest.splitlines())
-        return self.process.returncode
-
-    def __enter__(self) -> Headless:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.communicate(timeout=30)
+def headless(*args: str) -> HeadlessProcess:
+    """``tavus-monitor --headless`` on a free port, local only, in a real process."""
+    return HeadlessProcess("--port", "0", "--no-tunnel", *args)
 
 
 def test_callback_url_is_stable_across_runs(isolated_dirs: Path) -> None:
-    with Headless() as first:
-        first_url = first.callback_url()
+    with headless() as first:
+        first_url = first.wait_for_callback_url()
         assert first.stop() == 0
     token_file = isolated_dirs / TOKEN_FILE
     token = token_file.read_text().strip()
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     assert first_url.endswith(f"/webhook/{token}")
-    assert not any(line.startswith("warning: Serving /webhook without") for line in first.status)
+    assert not any(line.startswith("warning: Serving /webhook without") for line in first.err)
 
-    with Headless() as second:
-        second_url = second.callback_url()
+    with headless() as second:
+        second_url = second.wait_for_callback_url()
         assert second.stop() == 0
     assert second_url.split("/webhook/")[1] == token
     assert token_file.read_text().strip() == token
 
 
 def test_no_token_warns_and_serves_plain_webhook(isolated_dirs: Path) -> None:
-    with Headless("--no-token") as run:
-        url = run.callback_url()
+    with headless("--no-token") as run:
+        url = run.wait_for_callback_url()
         assert run.stop() == 0
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/webhook", url)
-    warnings = [line for line in run.status if line.startswith("warning: ")]
+    warnings = [line for line in run.err if line.startswith("warning: ")]
     assert any("without a token" in line and "anyone" in line for line in warnings)
     assert not (isolated_dirs / TOKEN_FILE).exists()
+
+
+@pytest.mark.parametrize("mode", [[], ["--headless"]], ids=["dashboard", "headless"])
+def test_a_data_dir_that_cannot_be_made_is_one_sentence_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: list[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    code = main([*mode, "--no-tunnel", "--port", "0", "--data-dir", str(blocker / "data")])
+    assert code == EXIT_USAGE
+    error = one_sentence(capsys.readouterr().err)
+    assert str(blocker / "data") in error
+    assert "--data-dir" in error

@@ -15,7 +15,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import FIXTURES, fixture_bytes
-from headless_process import HeadlessProcess
+from headless_process import HeadlessProcess, tavus_monitor
 
 TOKEN = "crash-test-token-0123456789"
 LINE_KEYS = {
@@ -125,10 +124,7 @@ def test_kill_9_under_load_loses_no_acknowledged_delivery(tmp_path: Path) -> Non
     assert [json.loads(line)["conversation_id"] for line in restarted_lines] == ["after-restart"]
 
     history = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tavus_monitor",
+        tavus_monitor(
             "history",
             "--db",
             str(db),
@@ -138,7 +134,8 @@ def test_kill_9_under_load_loses_no_acknowledged_delivery(tmp_path: Path) -> Non
             "jsonl",
             "--limit",
             "100000",
-        ],
+        ),
+        cwd=tmp_path,
         capture_output=True,
         timeout=60,
         check=True,

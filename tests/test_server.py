@@ -19,7 +19,6 @@ import socket
 import sqlite3
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -30,6 +29,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import DOCUMENTED_EVENT_TYPES, FIXTURES, PROPERTY_KEYS, TEST_TOKEN, fixture_bytes
+from headless_process import tavus_monitor
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -657,17 +657,15 @@ async def test_busy_explicit_port_is_an_error_naming_the_port(
 
 def test_cli_busy_port_exits_2_with_one_sentence(tmp_path: Path, busy_port: int) -> None:
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tavus_monitor",
+        tavus_monitor(
             "--headless",
             "--no-tunnel",
             "--port",
             str(busy_port),
             "--data-dir",
             str(tmp_path / "cli"),
-        ],
+        ),
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         encoding="utf-8",

@@ -28,8 +28,8 @@ from headless_process import HeadlessProcess
 from textual.app import App
 
 from tavus_monitor import writer
-from tavus_monitor.storefile import FileIdentity, StoreFileLost
 from tavus_monitor.store import Delivery, EventQuery, Store, StoreError
+from tavus_monitor.storefile import FileIdentity, StoreFileLost
 from tavus_monitor.tui.clipboard import CLIPBOARD_FILE, copy_text
 
 TOKEN = "store-file-test-token-0123"
@@ -174,7 +174,8 @@ def test_check_file_notices_a_deleted_file_with_no_traffic_and_says_it_once(
         remove_store_files(path)
         assert not store.check_file()
         assert store.check_file()
-        assert path.exists() and mode(path) == 0o600
+        assert path.exists()
+        assert mode(path) == 0o600
         store.submit(Delivery(body=body(2))).result(timeout=DEADLINE)  # the writer follows
         assert stored_bodies(path) == [body(2)]
         assert len(notices) == 1, notices
@@ -257,11 +258,11 @@ async def test_events_a_dead_writer_committed_but_never_answered_are_streamed(
             pending = asyncio.ensure_future(store.append(Delivery(body=body(2))))
             await asyncio.sleep(0)  # the outbox goes to the child at the end of this iteration
             asyncio.get_running_loop().remove_reader(child.reader.fd)
-            while stored_bodies(path) != [body(1), body(2)]:
-                await asyncio.sleep(0.01)
             os.set_blocking(child.reader.fd, True)
-            assert os.read(child.reader.fd, 1 << 16)  # the reply, which the parent never sees
+            # The reply, which the parent never sees, comes once the batch is committed.
+            assert await asyncio.to_thread(os.read, child.reader.fd, 1 << 16)
             os.set_blocking(child.reader.fd, False)
+            assert stored_bodies(path) == [body(1), body(2)]
             child.process.send_signal(signal.SIGKILL)
             child.process.wait()
             asyncio.get_running_loop().add_reader(

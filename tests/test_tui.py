@@ -9,6 +9,7 @@ condition: the server listening (``app.ready``), an event on the panes
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -19,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import TEST_TOKEN
+from conftest import TEST_TOKEN, wait_ready
 from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, TextArea
@@ -153,7 +154,7 @@ async def running(settings: Settings, *, toasts: bool = False) -> AsyncIterator[
         app.run_test(size=SIZE, notifications=toasts) as pilot,
         httpx.AsyncClient(timeout=10) as http,
     ):
-        await app.ready.wait()
+        await wait_ready(app)
         await settle(pilot)
         try:
             yield Dashboard(app, pilot, http)
@@ -591,7 +592,7 @@ async def test_the_events_list_pages_in_older_history_at_the_end(settings: Setti
 async def test_q_stops_the_server_and_exits_with_zero(settings: Settings) -> None:
     app = MonitorApp(settings)
     async with app.run_test(size=SIZE) as pilot:
-        await app.ready.wait()
+        await wait_ready(app)
         base_url = app.monitor.base_url
         async with httpx.AsyncClient() as http:
             assert (await http.get(base_url + "/healthz")).status_code == 200
@@ -727,3 +728,28 @@ async def test_a_hostile_filter_is_shown_as_typed(dash: Dashboard) -> None:
     assert "filter: [@click=app.quit]x[/]" in dash.text()
     await dash.press("escape")
     assert dash.app.is_running
+
+
+async def test_a_deleted_store_file_is_said_loudly_and_the_panes_show_the_new_one(
+    dash: Dashboard,
+) -> None:
+    """``rm events.db*`` under the dashboard: the header says so, the panes start again."""
+    await dash.post(*conversation_bodies("cbeforerm001")[:2])
+    store = dash.app.monitor.store
+    assert store is not None
+    assert store.path is not None
+    for path in store.path.parent.glob(store.path.name + "*"):
+        path.unlink()
+    assert not await asyncio.to_thread(store.check_file)  # what the monitor does every 2 s
+    await wait_for(dash.pilot, lambda: "deleted or replaced" in dash.text(), "the store error")
+    after = conversation_bodies("cafterrm0001")[0]
+    answer = await dash.http.post(dash.app.monitor.local_url, content=after)
+    assert answer.status_code == 200
+    await wait_for(
+        dash.pilot,
+        lambda: [row.conversation_id for row in dash.pane("events").rows] == ["cafterrm0001"],
+        "the events pane to show only the new file's event",
+    )
+    drawn = "\n".join(widget_lines(dash.pane("system")))
+    assert "cafterrm0001" in drawn  # drawn afresh, though its id is one an old row had
+    assert "cbeforerm001" not in drawn

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
+from conftest import wait_ready
 
 from tavus_monitor import samples
 from tavus_monitor.settings import Settings
@@ -19,7 +20,7 @@ async def test_a_burst_of_shutdowns_shows_a_few_toasts_and_counts_the_rest(
 ) -> None:
     app = MonitorApp(settings)
     async with app.run_test(size=(120, 35), notifications=True) as pilot:
-        await app.ready.wait()
+        await wait_ready(app)
         async with httpx.AsyncClient() as client:
             for number in range(30):
                 [shutdown] = samples.render_many(
@@ -53,7 +54,7 @@ async def test_a_large_payload_opens_in_the_light_json_view_and_search_reaches_i
     assert len(body) > LONG_JSON_CHARS
     app = MonitorApp(settings)
     async with app.run_test(size=(120, 35)) as pilot:
-        await app.ready.wait()
+        await wait_ready(app)
         async with httpx.AsyncClient() as client:
             assert (await client.post(app.monitor.local_url, content=body)).status_code == 200
         await app.wait_until_shown(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+from conftest import wait_ready
 
 from tavus_monitor import samples
 from tavus_monitor.settings import Settings
@@ -14,7 +15,7 @@ from tavus_monitor.tui.widgets.url_bar import UrlBar
 async def test_callbacks_appear_in_the_panes(settings: Settings) -> None:
     app = MonitorApp(settings)
     async with app.run_test(size=(120, 35)) as pilot:
-        await app.ready.wait()
+        await wait_ready(app)
         assert app.query_one(UrlBar).state.callback_url == app.monitor.local_url
         names = [name for name, _ in samples.CONVERSATION_SEQUENCE]
         async with httpx.AsyncClient() as client:

@@ -22,7 +22,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from conftest import TEST_TOKEN
+from conftest import TEST_TOKEN, wait_ready
 from textual.pilot import Pilot
 from textual.worker import WorkerCancelled
 
@@ -124,7 +124,7 @@ def prepared(
     async def run_before(pilot: Pilot[Any]) -> None:
         app = pilot.app
         assert isinstance(app, MonitorApp)
-        await app.ready.wait()
+        await wait_ready(app)
         assert app.monitor.port == PORT, "the snapshot port is busy"
         await settle(pilot)
         if then is not None:

@@ -16,7 +16,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -26,8 +25,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from conftest import TEST_TOKEN, fixture_bytes
-from headless_process import HeadlessProcess
+from conftest import TEST_TOKEN, fixture_bytes, wait_ready
+from headless_process import HeadlessProcess, tavus_monitor
 from pyngrok import conf as pyngrok_conf
 from pyngrok import installer
 from pyngrok.exception import (
@@ -644,7 +643,8 @@ def test_headless_through_the_tunnel(standin: StandIn, tmp_path: Path) -> None:
 
         # tavus-monitor trigger finds the running monitor through its state file.
         trigger = subprocess.run(
-            [sys.executable, "-m", "tavus_monitor", "trigger", "--data-dir", str(data_dir)],
+            tavus_monitor("trigger", "--data-dir", str(data_dir)),
+            cwd=tmp_path,
             capture_output=True,
             text=True,
             timeout=WAIT * 3,
@@ -699,7 +699,7 @@ async def dashboard(settings: Settings) -> AsyncIterator[tuple[MonitorApp, Pilot
     app.animation_level = "none"
     try:
         async with app.run_test(size=SIZE, notifications=True) as pilot:
-            await app.ready.wait()
+            await wait_ready(app)
             yield app, pilot
     finally:
         await asyncio.wait_for(monitor.stop(), WAIT)

@@ -10,6 +10,7 @@ thousand.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -19,6 +20,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Grid
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Input
 
@@ -30,7 +32,7 @@ from ..logs import LOG_FILE
 from ..monitor import Monitor, MonitorError
 from ..sanitize import printable
 from ..settings import Settings
-from ..store import EventQuery, Store, StoreError
+from ..store import EventQuery, ReadOnlyStore, StoreError, StoreReader
 from ..tunnel import TunnelState, TunnelStatus
 from .clipboard import copy_text
 from .filtering import parse_filter
@@ -53,6 +55,8 @@ MAX_TOASTS_PER_WINDOW = 4
 """Toasts shown per window; the rest are counted into one "…and N more" toast."""
 
 SYSTEM_TYPES = (*sorted(cb.JOIN_EVENT_TYPES), cb.SHUTDOWN)
+
+log = logging.getLogger(__name__)
 
 
 class TranscriptsBox(TranscriptPane):
@@ -86,7 +90,7 @@ class MonitorApp(App[int]):
         self._filter_target: Widget | None = None
         self._touched_conversations: set[str] = set()
         self._rejections_seen = 0
-        self._history_store: Store | None = None
+        self._history_store: ReadOnlyStore | None = None
         self._tunnel_state = TunnelState.STARTING
         self.ready = asyncio.Event()
         """Set once the server listens (or failed to): tests and benchmarks await it."""
@@ -95,6 +99,13 @@ class MonitorApp(App[int]):
         self._batch_applied = asyncio.Event()
         self._toast_times: deque[float] = deque()
         self._toasts_held = 0
+        # Everything teardown touches exists from here on: a start-up failure (a missing
+        # stylesheet, say) unmounts an app whose on_mount never ran.
+        self._list_refresh: Timer | None = None
+        self.started = False
+        """True once on_mount has finished: a failure before that is a start-up failure."""
+        self.failure: BaseException | None = None
+        """The unhandled error that ended the app, if one did (its traceback is logged)."""
 
     # ------------------------------------------------------------ layout
 
@@ -134,6 +145,19 @@ class MonitorApp(App[int]):
         self.query_one("#events", RowList).focus()
         self._run_monitor()
         self._list_refresh = self.set_interval(LIST_REFRESH_INTERVAL, self._refresh_conversations)
+        self.started = True
+
+    def _handle_exception(self, error: Exception) -> None:
+        """Keep the error that ends the app, and its traceback in the log file.
+
+        Textual's own report (a traceback drawn on stderr) is meant for developers;
+        ``run_tui`` tells the user in one sentence instead.
+        """
+        if self.failure is None:
+            self.failure = error
+            stage = "running" if self.started else "starting"
+            log.error("the dashboard failed while %s", stage, exc_info=error)
+        super()._handle_exception(error)
 
     @property
     def panes(self) -> list[Widget]:
@@ -177,24 +201,24 @@ class MonitorApp(App[int]):
         if path is None or not path.exists():
             return
         try:
-            self._history_store = await asyncio.to_thread(Store, path)
+            self._history_store = await asyncio.to_thread(ReadOnlyStore, path)
         except Exception:  # a broken or newer database: the error line already says why
             return
         self._attach_store(self._history_store)
 
     @property
-    def store(self) -> Store | None:
+    def store(self) -> StoreReader | None:
         """The store the panes read: the running monitor's, or history alone."""
         return self.monitor.store or self._history_store
 
-    def _attach_store(self, store: Store) -> None:
+    def _attach_store(self, store: StoreReader) -> None:
         self.query_one("#system", RowList).attach(store)
         self.query_one("#events", RowList).attach(store)
         self.query_one(TranscriptPane).attach(store)
         self._load_jobs(store)
 
     @work(thread=True, group="jobs-load")
-    def _load_jobs(self, store: Store) -> None:
+    def _load_jobs(self, store: StoreReader) -> None:
         try:
             events = [store.get(row.id) for row in store.jobs()]
         except StoreError:  # closed: the app is quitting
@@ -354,6 +378,11 @@ class MonitorApp(App[int]):
             bar.state.server = message.text
             bar.state.server_ok = False
             self.notify(message.text, severity="error", timeout=30, markup=False)
+            if message.topic == "store" and self.store is not None:
+                # The store file was made again: its ids start anew, so the panes
+                # show the new file from scratch instead of mixing the two.
+                self.last_shown_id = 0
+                self._attach_store(self.store)
 
     def _announce(self, events: list[Event]) -> None:
         """Toasts for what a developer waits for: ends of calls, transcripts, failures."""
@@ -519,7 +548,8 @@ class MonitorApp(App[int]):
 
     def _stop_readers(self) -> None:
         """Stop everything that reads the store (timers, pane loads) before it closes."""
-        self._list_refresh.stop()
+        if self._list_refresh is not None:
+            self._list_refresh.stop()
         # A query already running finishes before the store closes (it holds the reader
         # lock); one that starts later gets nothing back (see reading.read_store).
         self.workers.cancel_all()

@@ -24,7 +24,7 @@ from textual.widgets.text_area import Selection
 from ...events import Event
 from ...redact import redact_path
 from ...sanitize import printable
-from ...store import Store
+from ...store import StoreReader
 from ..text import FAMILY_STYLES, SEVERITY_STYLES, day_and_clock, safe
 from ..widgets.json_lines import JsonLines
 from ..widgets.json_tree import JsonTree, value_text
@@ -81,7 +81,7 @@ class InspectorScreen(Screen[None]):
         Binding("5", "tab('raw')", "Raw", show=False),
     ]
 
-    def __init__(self, store: Store, event_id: int) -> None:
+    def __init__(self, store: StoreReader, event_id: int) -> None:
         super().__init__()
         self.store = store
         self.event_id = event_id

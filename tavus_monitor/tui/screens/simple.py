@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from ... import callbacks as cb
 from ...conversation import Stage, StageState, build_conversation
-from ...store import EventQuery, Store
+from ...store import EventQuery, StoreReader
 from ..text import ago, day_and_clock, duration, safe, short_id
 
 ROWS_PER_CONVERSATION = 1_000
@@ -73,7 +73,7 @@ class RejectedScreen(Screen[None]):
 
     BINDINGS = [Binding("escape,q", "dismiss", "Close")]
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: StoreReader) -> None:
         super().__init__()
         self.store = store
 
@@ -133,7 +133,7 @@ class ConversationsScreen(Screen[str | None]):
         Binding("enter", "choose", "Read transcript"),
     ]
 
-    def __init__(self, store: Store, limit: int = 300) -> None:
+    def __init__(self, store: StoreReader, limit: int = 300) -> None:
         super().__init__()
         self.store = store
         self.limit = limit

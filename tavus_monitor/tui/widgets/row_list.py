@@ -28,7 +28,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ...events import EventRow
-from ...store import EventQuery, Store
+from ...store import EventQuery, StoreReader
 from ..reading import read_store
 
 RowFormatter = Callable[[EventRow, int], Text]
@@ -96,7 +96,7 @@ class RowList(ScrollView, can_focus=True):
         self.query_filter = self.base_query
         self.empty_text = empty_text
         self.rows: list[EventRow] = []
-        self.store: Store | None = None
+        self.store: StoreReader | None = None
         self.exhausted = True
         self.following = True
         self.unseen = 0
@@ -109,7 +109,7 @@ class RowList(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------ data
 
-    def attach(self, store: Store) -> None:
+    def attach(self, store: StoreReader) -> None:
         """Start showing what ``store`` holds (again, when its file was made anew)."""
         self.store = store
         self._strips.clear()  # keyed by id, and a new file's ids start again

@@ -10,7 +10,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from ...conversation import build_conversation
-from ...store import ConversationRow, Store
+from ...store import ConversationRow, StoreReader
 from ..reading import read_store
 from ..text import day_and_clock, safe, short_id
 from .transcript_view import TranscriptView
@@ -25,7 +25,7 @@ class ConversationPicker(OptionList):
 class TranscriptPane(Horizontal):
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.store: Store | None = None
+        self.store: StoreReader | None = None
         self.conversations: list[ConversationRow] = []
         self.text_filter = ""
         self.selected: str | None = None
@@ -34,7 +34,7 @@ class TranscriptPane(Horizontal):
         yield ConversationPicker(id="conversation-picker")
         yield TranscriptView(id="transcript-view")
 
-    def attach(self, store: Store) -> None:
+    def attach(self, store: StoreReader) -> None:
         self.store = store
         self._reload_in_background()
 
