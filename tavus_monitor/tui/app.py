@@ -303,7 +303,9 @@ class MonitorApp(App[int]):
         self._flush_held_toasts()
         if self._touched_conversations:
             touched, self._touched_conversations = self._touched_conversations, set()
-            self.query_one(TranscriptPane).conversation_touched(touched)
+            # None while the app is closing: the timer can fire after the panes are gone.
+            for pane in self.query(TranscriptPane):
+                pane.conversation_touched(touched)
 
     def _show_tunnel(self, status: TunnelStatus) -> None:
         bar = self.query_one(UrlBar)
