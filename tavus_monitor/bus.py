@@ -3,8 +3,11 @@
 The store publishes after commit, so a subscriber never sees an event that is
 not durable. Each subscriber has its own bounded queue: a slow consumer cannot
 make the server wait or memory grow without bound. When a queue is full the
-message is dropped and the subscription says so (``missed``); since every
-event is in the store, a consumer can catch up from there by id.
+message is dropped and the subscription counts it; the consumer asks with
+:meth:`Subscription.take_missed` and, since every event is in the store, reads
+what it needs from there (the dashboard reloads its panes; see
+``MonitorApp._resync``). A drop is never silent: a count nobody reads is how
+panes once went on lacking rows after a burst.
 """
 
 from __future__ import annotations
@@ -90,6 +93,15 @@ class Subscription:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    def take_missed(self) -> int:
+        """How many messages were dropped since the last call (and reset the count).
+
+        Read after each :meth:`drain`: a consumer that got a non-zero answer has an
+        incomplete picture and must catch up from the store.
+        """
+        missed, self.missed = self.missed, 0
+        return missed
 
     def drain(self) -> list[Message]:
         """Everything waiting now, without blocking (for batch consumers)."""

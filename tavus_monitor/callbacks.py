@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+# The types code refers to by name (views that read one type's payload). The full list
+# of known types, and what the monitor does with each, is ``event_types.REGISTRY``.
 JOIN_EVENT_TYPES = frozenset({"system.replica_joined", "system.pal_joined"})
 SHUTDOWN = "system.shutdown"
 TRANSCRIPTION_READY = "application.transcription_ready"

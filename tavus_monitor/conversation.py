@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from . import callbacks as cb
+from . import event_types
+from .event_types import TRANSCRIPT_GRACE_SECONDS as TRANSCRIPT_GRACE_SECONDS
+from .event_types import LifecycleStage
 from .events import Event, EventRow, Family
 
 EventLike = Event | EventRow
 """Lifecycle needs only the row; transcript and results need the full Event."""
-
-TRANSCRIPT_GRACE_SECONDS = 120.0
-"""A transcript normally follows the shutdown within a second; after this it is overdue."""
 
 
 class StageState(StrEnum):
@@ -91,43 +91,27 @@ class ConversationView:
         return self.shutdown is not None
 
     def lifecycle(self, now: float) -> list[Stage]:
-        """Each stage of the call with its state as of ``now`` (epoch seconds)."""
-        stages = [
-            self._stage("joined", cb.JOIN_EVENT_TYPES, required=True),
-            self._stage("shutdown", {cb.SHUTDOWN}, required=True),
-        ]
-        transcript = self._stage("transcript", {cb.TRANSCRIPTION_READY}, required=True)
-        if transcript.state is StageState.WAITING and self.ended_at is not None:
-            waited = now - self._shutdown_arrival()
-            if waited > TRANSCRIPT_GRACE_SECONDS:
-                transcript = Stage(
-                    "transcript",
-                    StageState.OVERDUE,
-                    note=f"no transcript {waited / 60:.0f} min after shutdown",
-                )
-        stages.append(transcript)
-        stages.append(
-            self._stage("recording", {cb.RECORDING_READY, cb.RECORDING_COPY_FAILED}, required=False)
-        )
-        stages.append(
-            self._stage(
-                "perception",
-                {cb.PERCEPTION_ANALYSIS, cb.PERCEPTION_UNAVAILABLE},
-                required=False,
-            )
-        )
-        stages.append(self._stage("post-call actions", {cb.POST_CALL_ACTION}, required=False))
-        return stages
+        """Each stage of the call (:data:`~tavus_monitor.event_types.STAGES`) as of ``now``.
 
-    def _shutdown_arrival(self) -> float:
-        assert self.shutdown is not None
-        return self.shutdown.received_at
+        ``now`` is epoch seconds; which types make up a stage is the registry's say.
+        """
+        return [self._stage(stage, now) for stage in event_types.STAGES]
 
-    def _stage(self, name: str, types: set[str] | frozenset[str], *, required: bool) -> Stage:
+    def _stage(self, stage: LifecycleStage, now: float) -> Stage:
+        name = stage.name
+        types = event_types.stage_types(stage)
         events = tuple(e for t in sorted(types) for e in self._by_type.get(t, ()))
         events = tuple(sorted(events, key=lambda event: event.id))
         if not events:
-            if required or not self.is_over:
+            if stage.overdue_after_shutdown is not None and self.shutdown is not None:
+                waited = now - self.shutdown.received_at
+                if waited > stage.overdue_after_shutdown:
+                    return Stage(
+                        name,
+                        StageState.OVERDUE,
+                        note=f"no {name} {waited / 60:.0f} min after shutdown",
+                    )
+            if stage.required or not self.is_over:
                 return Stage(name, StageState.WAITING)
             return Stage(name, StageState.NOT_RECEIVED)
         repeats = [event for event in events if event.duplicate_of is not None]
@@ -138,8 +122,10 @@ class ConversationView:
                 events,
                 note=f"{len(repeats)} duplicate{'s' if len(repeats) > 1 else ''}",
             )
-        if name == "post-call actions":
-            return Stage(name, StageState.RECEIVED, events, note=f"{len(events)} action(s)")
+        if stage.count_unit is not None:
+            return Stage(
+                name, StageState.RECEIVED, events, note=f"{len(events)} {stage.count_unit}"
+            )
         return Stage(name, StageState.RECEIVED, events)
 
 
@@ -162,21 +148,17 @@ def build_conversation(conversation_id: str, events: Sequence[EventLike]) -> Con
         candidates = candidates or [e for t in types for e in by_type.get(t, [])]
         return min(candidates, key=_id) if candidates else None
 
-    joined = first(*cb.JOIN_EVENT_TYPES)
+    def stage(stage: LifecycleStage) -> list[EventLike]:
+        """Every event of the stage's types, in id order."""
+        return sorted(
+            (e for t in event_types.stage_types(stage) for e in by_type.get(t, [])), key=_id
+        )
+
+    joined = first(*event_types.stage_types(event_types.JOINED))
     shutdown = first(cb.SHUTDOWN)
     transcript = first(cb.TRANSCRIPTION_READY)
     recording = first(cb.RECORDING_READY)
     turns = tuple(cb.transcript_turns(_properties(transcript))) if transcript else ()
-    placed = {
-        *cb.JOIN_EVENT_TYPES,
-        cb.SHUTDOWN,
-        cb.TRANSCRIPTION_READY,
-        cb.RECORDING_READY,
-        cb.RECORDING_COPY_FAILED,
-        cb.PERCEPTION_ANALYSIS,
-        cb.PERCEPTION_UNAVAILABLE,
-        cb.POST_CALL_ACTION,
-    }
     return ConversationView(
         conversation_id=conversation_id,
         events=ordered,
@@ -189,13 +171,15 @@ def build_conversation(conversation_id: str, events: Sequence[EventLike]) -> Con
         recording=recording,
         recording_info=cb.recording(_properties(recording)) if recording else None,
         recording_failed=first(cb.RECORDING_COPY_FAILED),
-        perception=first(cb.PERCEPTION_ANALYSIS, cb.PERCEPTION_UNAVAILABLE),
-        post_call_actions=tuple(by_type.get(cb.POST_CALL_ACTION, [])),
+        perception=first(*event_types.stage_types(event_types.PERCEPTION)),
+        post_call_actions=tuple(stage(event_types.POST_CALL_ACTIONS)),
         objectives=tuple(e for e in ordered if e.family is Family.OBJECTIVE),
         guardrails=tuple(e for e in ordered if e.family is Family.GUARDRAIL),
         duplicates=tuple(e for e in ordered if e.duplicate_of is not None),
         other=tuple(
-            e for e in ordered if e.family is Family.CONVERSATION and e.event_type not in placed
+            e
+            for e in ordered
+            if e.family is Family.CONVERSATION and e.event_type not in event_types.PLACED_TYPES
         ),
         replica_id=_replica_id(ordered),
         _by_type={key: tuple(value) for key, value in by_type.items()},

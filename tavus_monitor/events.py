@@ -4,44 +4,27 @@
 :class:`Classification` out, no I/O and no exceptions. The store adds what
 needs history (an id and ``duplicate_of``) and turns it into an :class:`Event`.
 Every view reads these fields instead of re-parsing payloads its own way.
+What differs per event type (family, summary, severity) is data in
+:mod:`tavus_monitor.event_types`; this module finds the type and applies it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
 from . import callbacks as cb
+from . import event_types
+from .event_types import SUMMARY_LIMIT as SUMMARY_LIMIT
+from .event_types import Family as Family
+from .event_types import Severity as Severity
+from .event_types import one_line as one_line
 from .jsonbody import ParsedBody, parse_json
 
-SUMMARY_LIMIT = 160
 Headers = tuple[tuple[str, str], ...]
-
-
-class Family(StrEnum):
-    """Which kind of resource a callback is about (section 5 of the callback notes)."""
-
-    CONVERSATION = "conversation"
-    OBJECTIVE = "objective"
-    GUARDRAIL = "guardrail"
-    REPLICA = "replica"
-    VIDEO = "video"
-    UNKNOWN = "unknown"
-    MALFORMED = "malformed"
-
-
-class Severity(StrEnum):
-    """How much an event deserves attention: drives colour and announcements."""
-
-    INFO = "info"
-    SUCCESS = "success"
-    WARNING = "warning"
-    ERROR = "error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,12 +139,6 @@ def body_digest(body: bytes) -> bytes:
     return hashlib.sha256(body).digest()
 
 
-def one_line(text: str, limit: int = SUMMARY_LIMIT) -> str:
-    """Collapse all whitespace to single spaces and cut to ``limit`` characters."""
-    flat = " ".join(text.split())  # str.split() and re's \s agree on what whitespace is
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
-
-
 def classify(body: bytes, headers: Iterable[tuple[str, str]] = ()) -> Classification:
     """Decide what a delivery is. Pure and total: never raises, never does I/O."""
     parsed = parse_json(body, header(headers, "content-type"))
@@ -233,171 +210,46 @@ def _unknown(obj: dict[str, Any], reason: str | None) -> Classification:
 
 
 def _classify_conversation(obj: dict[str, Any], event_type: str) -> Classification:
-    lowered = event_type.lower()
-    if "guardrail" in lowered:
-        family = Family.GUARDRAIL
-    elif "objective" in lowered:
-        family = Family.OBJECTIVE
-    else:
-        family = Family.CONVERSATION
+    entry = event_types.conversation_type(event_type)
+    props = cb.as_dict(obj.get("properties"))
     conversation_id = cb.as_text(obj.get("conversation_id"))
     return Classification(
-        family=family,
+        family=entry.family,
         event_type=event_type,
         conversation_id=conversation_id,
         subject_id=conversation_id,
-        summary=one_line(_conversation_summary(family, event_type, obj)),
+        summary=one_line(entry.summary(event_type, obj, props)),
         occurred_at=cb.parse_time(obj.get("timestamp")),
-        severity=_conversation_severity(family, event_type, obj),
+        severity=entry.rate(event_type, obj, props),
     )
 
 
-_SHUTDOWN_SEVERITY = {
-    cb.ShutdownKind.NORMAL: Severity.INFO,
-    cb.ShutdownKind.TIMEOUT: Severity.WARNING,
-    cb.ShutdownKind.ERROR: Severity.ERROR,
-    cb.ShutdownKind.UNKNOWN: Severity.WARNING,
-}
-_FIXED_SEVERITY = {
-    cb.TRANSCRIPTION_READY: Severity.SUCCESS,
-    cb.RECORDING_READY: Severity.SUCCESS,
-    cb.RECORDING_COPY_FAILED: Severity.ERROR,
-    cb.PERCEPTION_ANALYSIS: Severity.SUCCESS,
-    cb.PERCEPTION_UNAVAILABLE: Severity.WARNING,
-}
-_GOOD_STATUSES = frozenset({"success", "succeeded", "successful", "ok", "completed", "done"})
-_BAD_STATUSES = frozenset({"error", "failed", "failure", "timeout", "timed_out"})
-
-
-def _conversation_severity(family: Family, event_type: str, obj: dict[str, Any]) -> Severity:
-    if family is Family.GUARDRAIL:
-        return Severity.WARNING
-    if family is Family.OBJECTIVE:
-        return Severity.SUCCESS if event_type.endswith(".completed") else Severity.INFO
-    props = cb.as_dict(obj.get("properties"))
-    if event_type == cb.SHUTDOWN:
-        reason = cb.shutdown_reason(props)
-        return _SHUTDOWN_SEVERITY[reason.kind] if reason else Severity.WARNING
-    if event_type == cb.POST_CALL_ACTION:
-        status = (cb.post_call_action(props).status or "").lower()
-        if status in _GOOD_STATUSES:
-            return Severity.SUCCESS
-        return Severity.ERROR if status in _BAD_STATUSES else Severity.INFO
-    return _FIXED_SEVERITY.get(event_type, Severity.INFO)
-
-
-def _job_severity(status: str) -> Severity:
-    if status in ("ready", "completed"):
-        return Severity.SUCCESS
-    return Severity.ERROR if status == "error" else Severity.INFO
-
-
-def _conversation_summary(family: Family, event_type: str, obj: dict[str, Any]) -> str:
-    props = cb.as_dict(obj.get("properties"))
-    if family is Family.OBJECTIVE:
-        state = event_type.rsplit(".", 1)[-1]
-        name = cb.objective_name(obj) or "(unnamed)"
-        outputs = cb.objective_outputs(obj)
-        detail = (
-            f" ({', '.join(f'{k}={_short(v)}' for k, v in outputs.items())})" if outputs else ""
-        )
-        return f"objective {name} {state}{detail}"
-    if family is Family.GUARDRAIL:
-        name = cb.guardrail_name(obj) or "(unnamed)"
-        reason = cb.as_text(props.get("reason"))
-        return f"guardrail {name} triggered" + (f": {reason}" if reason else "")
-    replica = cb.as_text(props.get("replica_id")) or cb.as_text(props.get("face_id"))
-    if event_type in cb.JOIN_EVENT_TYPES:
-        suffix = " (pal_joined)" if event_type == "system.pal_joined" else ""
-        return f"replica {replica or '(unknown)'} joined{suffix}"
-    if event_type == cb.SHUTDOWN:
-        shutdown = cb.shutdown_reason(props)
-        if shutdown is None:
-            return "shutdown: no reason given"
-        shown = (
-            shutdown.words
-            if shutdown.words == shutdown.raw
-            else f"{shutdown.words} ({shutdown.raw})"
-        )
-        return f"shutdown: {shown}"
-    if event_type == cb.TRANSCRIPTION_READY:
-        roles = cb.transcript_roles(props)
-        user, assistant, tool = roles["user"], roles["assistant"], roles["tool"]
-        return (
-            f"transcript: {user + assistant} turns ({user} user, {assistant} assistant"
-            + (f", {tool} tool" if tool else "")
-            + ")"
-        )
-    if event_type == cb.RECORDING_READY:
-        rec = cb.recording(props)
-        length = f" ({rec.duration:g} s)" if rec.duration is not None else ""
-        return f"recording ready: {rec.location or '(no location)'}{length}"
-    if event_type == cb.RECORDING_COPY_FAILED:
-        message = cb.as_text(props.get("error_message")) or "no message"
-        return f"recording copy failed: {message}"
-    if event_type == cb.PERCEPTION_ANALYSIS:
-        analysis_text = cb.as_text(props.get("analysis")) or ""
-        return f"perception analysis: {_first_sentence(analysis_text) or '(empty)'}"
-    if event_type == cb.PERCEPTION_UNAVAILABLE:
-        reason_text = cb.as_text(props.get("reason")) or "no reason given"
-        return f"perception unavailable: {reason_text.replace('_', ' ')}"
-    if event_type == cb.POST_CALL_ACTION:
-        action = cb.post_call_action(props)
-        return f"post-call action {action.tool or '(unnamed)'}: {action.status or 'no status'}"
-    keys = ", ".join(sorted(str(key) for key in props)[:6])
-    return f"{event_type}" + (f" ({keys})" if keys else "")
+_NO_PROPERTIES: dict[str, Any] = {}
+"""Replica and video bodies are flat: their summaries read the body itself."""
 
 
 def _classify_replica(obj: dict[str, Any]) -> Classification:
-    replica_id = cb.as_text(obj.get("replica_id"))
-    status = cb.as_text(obj.get("status")) or "unknown"
-    name = cb.as_text(obj.get("replica_name"))
-    who = f"replica {replica_id or '(no id)'}" + (f" ({name})" if name else "")
-    if status == "error":
-        message = cb.as_text(obj.get("error_message")) or "no message"
-        summary = f"{who} training failed: {message}"
-    else:
-        summary = f"{who} training {status}"
+    event_type = f"replica.{cb.as_text(obj.get('status')) or 'unknown'}"
+    entry = event_types.lookup(Family.REPLICA, event_type)
     return Classification(
         family=Family.REPLICA,
-        event_type=f"replica.{status}",
+        event_type=event_type,
         conversation_id=None,
-        subject_id=replica_id,
-        summary=one_line(summary),
-        severity=_job_severity(status),
+        subject_id=cb.as_text(obj.get("replica_id")),
+        summary=one_line(entry.summary(event_type, obj, _NO_PROPERTIES)),
+        severity=entry.rate(event_type, obj, _NO_PROPERTIES),
     )
 
 
 def _classify_video(obj: dict[str, Any]) -> Classification:
-    video_id = cb.as_text(obj.get("video_id"))
-    status = cb.as_text(obj.get("status")) or "unknown"
-    name = cb.as_text(obj.get("video_name"))
-    who = f"video {name!r}" if name else f"video {video_id or '(no id)'}"
-    if status == "error":
-        message = cb.as_text(obj.get("status_details")) or cb.as_text(obj.get("error_details"))
-        summary = f"{who} failed: {message or 'no message'}"
-    elif status == "ready":
-        summary = f"{who} ready"
-    else:
-        progress = cb.as_text(obj.get("generation_progress"))
-        summary = f"{who} {status}" + (f" ({progress})" if progress else "")
+    event_type = f"video.{cb.as_text(obj.get('status')) or 'unknown'}"
+    entry = event_types.lookup(Family.VIDEO, event_type)
     return Classification(
         family=Family.VIDEO,
-        event_type=f"video.{status}",
+        event_type=event_type,
         conversation_id=None,
-        subject_id=video_id,
-        summary=one_line(summary),
+        subject_id=cb.as_text(obj.get("video_id")),
+        summary=one_line(entry.summary(event_type, obj, _NO_PROPERTIES)),
         occurred_at=cb.parse_time(obj.get("updated_at")),
-        severity=_job_severity(status),
+        severity=entry.rate(event_type, obj, _NO_PROPERTIES),
     )
-
-
-def _short(value: Any, limit: int = 30) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _first_sentence(text: str) -> str:
-    flat = one_line(text, limit=10_000)
-    match = re.match(r"(.+?[.:!?])(\s|$)", flat)
-    return match.group(1) if match else flat

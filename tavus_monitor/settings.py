@@ -1,20 +1,18 @@
-"""One typed settings object, resolved as: flags > environment > config file > defaults.
+"""The typed settings the monitor runs with, and their defaults.
 
 Every option has one name, used in all three places: ``--max-body-mb`` on the
 command line, ``TAVUS_MONITOR_MAX_BODY_MB`` in the environment and
-``max_body_mb`` in ``config.toml``.
+``max_body_mb`` in ``config.toml``. Each is declared once in ``cli/options.py``
+(flag, variable, key, default, help, check), where click resolves them as
+flags > environment > config file > defaults; :class:`Settings` is the result
+the rest of the program reads, so nothing outside the command line imports click.
 """
 
 from __future__ import annotations
 
-import math
-import os
 import re
-import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from platformdirs import user_config_dir, user_data_dir
 
@@ -84,125 +82,8 @@ def default_config_file() -> Path:
     return Path(user_config_dir(APP_NAME, appauthor=False)) / "config.toml"
 
 
-_CONVERTERS: dict[str, Any] = {
-    "host": str,
-    "port": int,
-    "token": str,
-    "no_token": bool,
-    "max_body_mb": float,
-    "header_timeout": float,
-    "data_dir": Path,
-    "db": Path,
-    "ephemeral": bool,
-    "headless": bool,
-    "no_tunnel": bool,
-    "public_url": str,
-    "ngrok_path": str,
-    "ngrok_authtoken": str,
-    "ngrok_domain": str,
-    "ngrok_region": str,
-}
-
-
-def _convert(name: str, value: Any, source: str) -> Any:
-    converter = _CONVERTERS[name]
-    if converter is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in {"1", "true", "yes", "on"}:
-            return True
-        if text in {"0", "false", "no", "off", ""}:
-            return False
-        raise SettingsError(f"{name} in {source} must be true or false, not {value!r}.")
-    if converter is Path:
-        return Path(str(value)).expanduser()
-    kind = _KINDS.get(converter, f"a {converter.__name__}")
-    # A TOML boolean or fraction must not become a port (int(True) == 1, int(5000.7) == 5000).
-    if converter in (int, float) and (
-        isinstance(value, bool) or (converter is int and isinstance(value, float))
-    ):
-        raise SettingsError(f"{name} in {source} must be {kind}, not {value!r}.")
-    try:
-        return converter(value)
-    except (TypeError, ValueError):
-        raise SettingsError(f"{name} in {source} must be {kind}, not {value!r}.") from None
-
-
-_KINDS: dict[Any, str] = {int: "a whole number", float: "a number", str: "text"}
-
-
-def load_config_file(path: Path, *, required: bool) -> dict[str, Any]:
-    """The settings in a TOML file (unknown keys are an error, to catch typos)."""
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        if required:
-            raise SettingsError(
-                f"Config file {path} does not exist; create it or drop --config."
-            ) from None
-        return {}
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"Config file {path} is not valid TOML ({exc}); fix it.") from None
-    unknown = sorted(set(data) - set(_CONVERTERS))
-    if unknown:
-        known = ", ".join(sorted(_CONVERTERS))
-        raise SettingsError(
-            f"Config file {path} has unknown setting(s) {', '.join(unknown)}; known ones: {known}."
-        )
-    return data
-
-
-def resolve(
-    flags: Mapping[str, Any],
-    env: Mapping[str, str] | None = None,
-    config_file: Path | None = None,
-) -> Settings:
-    """Merge flags (only those given), environment and config file over the defaults."""
-    env = os.environ if env is None else env
-    config_source = config_file or _env_path(env, "CONFIG") or default_config_file()
-    config = load_config_file(
-        config_source, required=config_file is not None or _env_path(env, "CONFIG") is not None
-    )
-    values: dict[str, Any] = {}
-    for name in _CONVERTERS:
-        if flags.get(name) is not None:
-            values[name] = _convert(name, flags[name], "the command line")
-        elif ENV_PREFIX + name.upper() in env:
-            values[name] = _convert(
-                name, env[ENV_PREFIX + name.upper()], f"${ENV_PREFIX}{name.upper()}"
-            )
-        elif name in config:
-            values[name] = _convert(name, config[name], str(config_source))
-    settings = Settings(**values, port_explicit="port" in values, config_file=config_source)
-    validate(settings)
-    return settings
-
-
-def _env_path(env: Mapping[str, str], name: str) -> Path | None:
-    value = env.get(ENV_PREFIX + name)
-    return Path(value).expanduser() if value else None
-
-
 def validate(settings: Settings) -> None:
-    if not 0 <= settings.port <= 65535:
-        raise SettingsError(
-            f"Port {settings.port} is out of range; use 0 to 65535 (0 picks a free one)."
-        )
-    if not math.isfinite(settings.max_body_mb) or settings.max_body_mb <= 0:
-        raise SettingsError("--max-body-mb must be a number more than 0.")
-    if not math.isfinite(settings.header_timeout) or settings.header_timeout <= 0:
-        raise SettingsError("--header-timeout must be a number of seconds more than 0.")
-    if settings.token is not None and not TOKEN_PATTERN.fullmatch(settings.token):
-        raise SettingsError(
-            "The token must be 8 to 200 characters of A-Z, a-z, 0-9, '-' or '_' "
-            "so it can sit in a URL unchanged."
-        )
+    """Refuse combinations that cannot work. Each value was already checked on its own as it
+    was read (``cli/options.py``); this is what no single option can see."""
     if settings.token is not None and settings.no_token:
         raise SettingsError("--token and --no-token contradict each other; choose one.")
-    if settings.public_url is not None and not re.match(r"https?://[^/\s]+", settings.public_url):
-        raise SettingsError(
-            f"--public-url {settings.public_url!r} is not an http(s) URL; "
-            "give the base URL of your tunnel, e.g. https://abc.trycloudflare.com."
-        )

@@ -58,6 +58,7 @@ import orjson
 
 import tavus_monitor
 
+from . import event_types
 from .events import (
     Classification,
     Event,
@@ -73,7 +74,8 @@ from .storefile import FileIdentity, StoreError, StoreFileLost, open_for_writing
 
 log = logging.getLogger(__name__)
 
-JOIN_TYPES = ("system.replica_joined", "system.pal_joined")
+JOIN_TYPES = tuple(sorted(event_types.stage_types(event_types.JOINED)))
+"""The types a conversation's join arrives as (``pal_joined`` repeats ``replica_joined``)."""
 _REDELIVERY = (
     # The first earlier event with the same body (?12). An identical body has
     # the same conversation (?4) or job (?2, ?5), so the lookup runs within

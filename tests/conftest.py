@@ -21,26 +21,17 @@ import pytest
 from standin_ngrok import standin  # noqa: F401  (the stand-in ngrok agent, for every module)
 
 import tavus_monitor
+from tavus_monitor.event_types import ENVELOPE_FAMILIES, REGISTRY
 from tavus_monitor.monitor import Monitor
 from tavus_monitor.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tavus"
 TEST_TOKEN = "test-token-0123456789abcdef"
 
-# What property-based tests build Tavus-shaped bodies from: every documented
+# What property-based tests build Tavus-shaped bodies from: every registered
 # conversation event type, and every key the callbacks put under "properties".
 DOCUMENTED_EVENT_TYPES = [
-    "system.replica_joined",
-    "system.pal_joined",
-    "system.shutdown",
-    "application.transcription_ready",
-    "application.recording_ready",
-    "application.recording_copy_failed",
-    "application.perception_analysis",
-    "application.perception_unavailable",
-    "application.post_call_action_executed",
-    "conversation.objective.completed",
-    "conversation.guardrail.triggered",
+    entry.name for entry in REGISTRY.values() if entry.family in ENVELOPE_FAMILIES
 ]
 PROPERTY_KEYS = [
     "replica_id",

@@ -1,4 +1,11 @@
-"""The core stays free of Textual, so it runs (and is tested) without a screen."""
+"""The core stays free of Textual, so it runs (and is tested) without a screen.
+
+Two checks that complement each other: the import contracts in pyproject.toml
+(``[tool.importlinter]``, run by ``lint-imports``) read every module's imports,
+lazy ones inside functions included, and also keep storage away from the server,
+the tunnel and the UI; the subprocess test imports the core for real and sees
+what actually ends up in ``sys.modules``, whatever the source looks like.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ from pathlib import Path
 
 import tavus_monitor
 
+ROOT = Path(__file__).resolve().parent.parent
 CORE_MODULES = sorted(
     f"tavus_monitor.{info.name}"
     for info in pkgutil.iter_modules(tavus_monitor.__path__)
@@ -39,3 +47,18 @@ def test_importing_the_core_does_not_import_textual(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.stdout.strip() == "", f"core imported {result.stdout.strip()}"
+
+
+def test_the_import_contracts_hold() -> None:
+    """``lint-imports`` (import-linter) keeps every contract in pyproject.toml."""
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    assert lint_imports.exists(), "import-linter is a test dependency: pip install -e '.[test]'"
+    result = subprocess.run(
+        [str(lint_imports), "--no-cache"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout

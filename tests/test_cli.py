@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import re
 import socket
 import stat
+import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,18 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from headless_process import HeadlessProcess
+from headless_process import HeadlessProcess, tavus_monitor
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from resolve_settings import resolve
 
 from tavus_monitor import jsonlines, samples
 from tavus_monitor.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from tavus_monitor.cli.options import SETTINGS
 from tavus_monitor.events import Event, Family
 from tavus_monitor.jsonlines import event_line
 from tavus_monitor.monitor import Monitor
 from tavus_monitor.sanitize import printable
-from tavus_monitor.settings import DEFAULT_MAX_BODY_MB, DEFAULT_PORT, SettingsError, resolve
+from tavus_monitor.settings import DEFAULT_MAX_BODY_MB, DEFAULT_PORT, Settings, SettingsError
 from tavus_monitor.state import STATE_FILE, TOKEN_FILE, load_or_create_token
 from tavus_monitor.store import Delivery, EventQuery, Store
 
@@ -709,8 +713,47 @@ def test_bad_setting_in_the_environment_exits_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("TAVUS_MONITOR_MAX_BODY_MB", "nan")
-    assert main(["trigger", "--list"]) == EXIT_USAGE
+    assert main(["--headless", "--port", "0"]) == EXIT_USAGE
     assert "max-body-mb" in one_sentence(capsys.readouterr().err)
+
+
+def test_sub_commands_check_only_the_settings_they_use(isolated_dirs: Path) -> None:
+    """The server's settings are the dashboard's business: a value there that cannot work
+    does not stop ``trigger`` or ``history`` (issue 10; it used to exit 2)."""
+    config = write_config(isolated_dirs.parent / "c.toml", "port = 'eighty'\nmax_body_mb = 0\n")
+    env = {
+        **os.environ,
+        "TAVUS_MONITOR_MAX_BODY_MB": "nan",
+        "TAVUS_MONITOR_PORT": "abc",
+        "TAVUS_MONITOR_HEADLESS": "maybe",
+        "TAVUS_MONITOR_CONFIG": str(config),
+    }
+    listed = subprocess.run(
+        tavus_monitor("trigger", "--list"), env=env, capture_output=True, text=True, timeout=60
+    )
+    assert listed.returncode == EXIT_OK, listed.stderr
+    assert listed.stdout.splitlines() == list(samples.ALL_SAMPLES)
+    shown = subprocess.run(
+        tavus_monitor("history"), env=env, capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == EXIT_OK, shown.stderr
+    assert one_sentence(shown.stderr).startswith("No events stored yet")
+    # The dashboard, which reads them, refuses the first one it reads.
+    served = subprocess.run(
+        tavus_monitor("--headless"), env=env, capture_output=True, text=True, timeout=60
+    )
+    assert served.returncode == EXIT_USAGE
+    assert one_sentence(served.stderr).startswith("tavus-monitor: ")
+
+
+def test_a_bad_config_file_still_stops_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Unknown keys (a typo) and broken TOML are refused whichever command reads the file."""
+    config = write_config(tmp_path / "c.toml", "port = \n")
+    for argv in (["trigger", "--list"], ["history"], ["--headless"]):
+        assert main(["--config", str(config), *argv]) == EXIT_USAGE
+        assert "not valid TOML" in one_sentence(capsys.readouterr().err)
 
 
 def test_bad_config_key_via_the_command_line(
@@ -719,6 +762,116 @@ def test_bad_config_key_via_the_command_line(
     config = write_config(tmp_path / "c.toml", "no_tunel = true\n")
     assert main(["trigger", "--list", "--config", str(config)]) == EXIT_USAGE
     assert "no_tunel" in one_sentence(capsys.readouterr().err)
+
+
+def test_a_port_set_anywhere_is_explicit(tmp_path: Path) -> None:
+    """A busy port the user chose is an error; only the default falls back to a free one."""
+    config = write_config(tmp_path / "c.toml", "port = 7001\n")
+    assert resolve({}, env={"TAVUS_MONITOR_PORT": "7002"}).port_explicit
+    assert resolve({}, env={}, config_file=config).port_explicit
+    assert not resolve({}, env={}).port_explicit
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--bogus"], "has no option --bogus"),
+        (["--prot", "5000"], "did you mean --host or --port?"),
+        (["histroy"], "No such command 'histroy'"),  # click 8.2+ adds "(did you mean …?)"
+        (["history", "--format", "xml"], "'xml' is not one of 'table', 'jsonl'"),
+        (["history", "--limit", "many"], "'many' is not a valid integer"),
+        (["trigger", "--timeout"], "requires an argument"),
+        (["--port", "abc"], "--port must be a whole number, not 'abc'"),
+        (["--headless", "--max-body-mb", "0"], "--max-body-mb must be a number more than 0"),
+        (["--token", "abcdefgh12", "--no-token"], "--token and --no-token contradict"),
+        (["--db", "x.db", "--ephemeral"], "--db and --ephemeral contradict"),
+    ],
+)
+def test_usage_errors_are_one_sentence_and_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    assert main(argv) == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    error = one_sentence(captured.err)
+    assert error.startswith("tavus-monitor: ")
+    assert expected in error
+
+
+def test_help_lists_the_dashboard_options_and_the_commands(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["--help"]) == EXIT_OK
+    shown = capsys.readouterr().out
+    for setting in SETTINGS.values():
+        assert setting.flag in shown
+    for command in ("run", "trigger", "history"):
+        assert f"  {command} " in shown
+
+
+def test_run_is_the_default_command(isolated_dirs: Path) -> None:
+    """``tavus-monitor run --headless`` is ``tavus-monitor --headless``; options of the group
+    (``--data-dir``) may come before the command's name."""
+    with HeadlessProcess(
+        "--port", "0", "--no-tunnel",
+        program=tavus_monitor("--data-dir", str(isolated_dirs / "here"), "run"),
+    ) as named:  # fmt: skip
+        named.wait_for_callback_url()
+        assert named.stop() == 0
+    assert (isolated_dirs / "here" / TOKEN_FILE).exists()
+
+
+def test_trigger_data_dir_before_and_after_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Where the running monitor is comes from --data-dir wherever it is written; the one
+    after the command wins."""
+    (tmp_path / "stale").mkdir()
+    (tmp_path / "stale" / STATE_FILE).write_text("{not json")
+    for argv in (
+        ["--data-dir", str(tmp_path / "stale"), "trigger"],
+        ["trigger", "--data-dir", str(tmp_path / "stale")],
+        ["--data-dir", str(tmp_path / "nowhere"), "trigger", "--data-dir", str(tmp_path / "stale")],
+    ):
+        assert main(argv) == EXIT_FAILED
+        assert "no running monitor" in one_sentence(capsys.readouterr().err)
+
+
+def readme_options() -> list[list[str]]:
+    """The rows of the README's options table: flag, default, meaning (backticks removed)."""
+    text = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split("### Options\n", 1)[1].split("\n### ", 1)[0]
+    table = [line for line in section.splitlines() if line.startswith("| ")]
+    rows = [line.strip("|").split(" | ") for line in table[1:]]
+    return [[cell.strip().replace("`", "") for cell in row] for row in rows]
+
+
+def test_the_readme_options_table_is_the_declared_settings() -> None:
+    """One row per declared setting, in order, with its metavar and (where it is a value)
+    its default; then --config and --version."""
+    rows = readme_options()
+    declared = [
+        f"{setting.flag} {setting.metavar}" if setting.metavar else setting.flag
+        for setting in SETTINGS.values()
+    ]
+    assert [row[0] for row in rows] == [*declared, "--config FILE", "--version"]
+    for (_, default, _), setting in zip(rows, SETTINGS.values(), strict=False):
+        if setting.kind == "switch":
+            assert default == "off", setting.name
+        elif isinstance(setting.default, float):
+            assert default == f"{setting.default:g}", setting.name
+        elif isinstance(setting.default, int | str):
+            assert default == str(setting.default), setting.name
+
+
+def test_declared_defaults_are_the_settings_defaults() -> None:
+    """Settings() (what tests and embedders build) and the command line agree on defaults."""
+    built = Settings()
+    for setting in SETTINGS.values():
+        if not callable(setting.default):
+            expected = bool(setting.default) if setting.kind == "switch" else setting.default
+            assert getattr(built, setting.name) == expected, setting.name
+    assert resolve({}, env={}).data_dir == built.data_dir
 
 
 # ------------------------------------------------------------ the token file

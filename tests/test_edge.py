@@ -30,6 +30,7 @@ from headless_process import CONSOLE_SCRIPT, HeadlessProcess
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from resolve_settings import resolve
 
 from tavus_monitor import cli
 from tavus_monitor.bus import RequestRejected, Subscription
@@ -38,7 +39,7 @@ from tavus_monitor.headless import HeadlessPrinter
 from tavus_monitor.monitor import Monitor
 from tavus_monitor.redact import REDACTED, redact_path
 from tavus_monitor.server import Stats, bind_socket, create_app, make_server
-from tavus_monitor.settings import Settings, SettingsError, resolve
+from tavus_monitor.settings import Settings, SettingsError
 from tavus_monitor.store import Rejection, Store
 
 WEBHOOK = f"/webhook/{TEST_TOKEN}"

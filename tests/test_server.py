@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 
 from tavus_monitor import samples
 from tavus_monitor.bus import StatusChanged, StatusKind
+from tavus_monitor.event_types import REGISTRY
 from tavus_monitor.events import Event, Family
 from tavus_monitor.monitor import Monitor, MonitorError
 from tavus_monitor.settings import Settings
@@ -47,46 +48,10 @@ SUCCESS = {"status": "success"}
 MB = 1024 * 1024
 
 # (family, event_type) a user should see for each shipped sample and team fixture.
+# The samples' expectations are the registry's entries: a sample file without an
+# entry (or an entry without its file) fails the coverage test below.
 EXPECTED: dict[str, tuple[Family, str]] = {
-    "samples/application.perception_analysis.json": (
-        Family.CONVERSATION,
-        "application.perception_analysis",
-    ),
-    "samples/application.perception_unavailable.json": (
-        Family.CONVERSATION,
-        "application.perception_unavailable",
-    ),
-    "samples/application.post_call_action_executed.json": (
-        Family.CONVERSATION,
-        "application.post_call_action_executed",
-    ),
-    "samples/application.recording_copy_failed.json": (
-        Family.CONVERSATION,
-        "application.recording_copy_failed",
-    ),
-    "samples/application.recording_ready.json": (
-        Family.CONVERSATION,
-        "application.recording_ready",
-    ),
-    "samples/application.transcription_ready.json": (
-        Family.CONVERSATION,
-        "application.transcription_ready",
-    ),
-    "samples/conversation.guardrail.triggered.json": (
-        Family.GUARDRAIL,
-        "conversation.guardrail.triggered",
-    ),
-    "samples/conversation.objective.completed.json": (
-        Family.OBJECTIVE,
-        "conversation.objective.completed",
-    ),
-    "samples/replica.error.json": (Family.REPLICA, "replica.error"),
-    "samples/replica.ready.json": (Family.REPLICA, "replica.ready"),
-    "samples/system.pal_joined.json": (Family.CONVERSATION, "system.pal_joined"),
-    "samples/system.replica_joined.json": (Family.CONVERSATION, "system.replica_joined"),
-    "samples/system.shutdown.json": (Family.CONVERSATION, "system.shutdown"),
-    "samples/video.error.json": (Family.VIDEO, "video.error"),
-    "samples/video.ready.json": (Family.VIDEO, "video.ready"),
+    **{f"samples/{entry.sample}": (entry.family, entry.name) for entry in REGISTRY.values()},
     "fixtures/conversation.application.perception_analysis.json": (
         Family.CONVERSATION,
         "application.perception_analysis",

@@ -4,6 +4,10 @@ Each ``<name>.json`` here is one callback body as Tavus sends it. ``render``
 makes a fresh copy for now: a new conversation id, current timestamps and the
 target URL echoed in ``webhook_url``, so that sending the samples twice gives
 two conversations, not a pile of duplicates.
+
+Which samples exist, and where each falls in the demo call, is the event-type
+registry's (:mod:`tavus_monitor.event_types`): a new type is one entry there plus
+its ``<name>.json`` here, and a test fails when either is missing.
 """
 
 from __future__ import annotations
@@ -15,27 +19,24 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
-CONVERSATION_SEQUENCE: tuple[tuple[str, float], ...] = (
-    ("system.replica_joined", 0.0),
-    ("system.pal_joined", 0.001),
-    ("conversation.objective.completed", 75.0),
-    ("system.shutdown", 170.0),
-    ("application.transcription_ready", 170.001),
-    ("application.recording_ready", 211.0),
-    ("application.perception_analysis", 350.0),
-    ("application.post_call_action_executed", 474.0),
-)
-"""One call in the order Tavus delivers it, with seconds after the join."""
+from ..event_types import REGISTRY
 
-OTHER_SAMPLES: tuple[str, ...] = (
-    "conversation.guardrail.triggered",
-    "application.recording_copy_failed",
-    "application.perception_unavailable",
-    "replica.ready",
-    "replica.error",
-    "video.ready",
-    "video.error",
+CONVERSATION_SEQUENCE: tuple[tuple[str, float], ...] = tuple(
+    sorted(
+        (
+            (entry.name, entry.call_offset)
+            for entry in REGISTRY.values()
+            if entry.call_offset is not None
+        ),
+        key=lambda item: item[1],
+    )
 )
+"""One call in the order Tavus delivers it, with seconds after the join (from the registry)."""
+
+OTHER_SAMPLES: tuple[str, ...] = tuple(
+    entry.name for entry in REGISTRY.values() if entry.call_offset is None
+)
+"""The registered types one call does not produce, in registry order."""
 
 ALL_SAMPLES: tuple[str, ...] = tuple(name for name, _ in CONVERSATION_SEQUENCE) + OTHER_SAMPLES
 

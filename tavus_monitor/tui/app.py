@@ -10,6 +10,7 @@ thousand.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -23,10 +24,21 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Input
+from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState, get_current_worker
 
 from .. import callbacks as cb
-from ..bus import EventStored, Message, RequestRejected, StatusChanged, StatusKind, TunnelChanged
-from ..events import Event, EventRow, Family, Severity
+from .. import event_types
+from ..bus import (
+    DEFAULT_QUEUE_SIZE,
+    EventStored,
+    Message,
+    RequestRejected,
+    StatusChanged,
+    StatusKind,
+    Subscription,
+    TunnelChanged,
+)
+from ..events import Event, EventRow
 from ..jobs import job_from_event
 from ..logs import LOG_FILE
 from ..monitor import Monitor, MonitorError
@@ -34,9 +46,11 @@ from ..sanitize import printable
 from ..settings import Settings
 from ..store import EventQuery, ReadOnlyStore, StoreError, StoreReader
 from ..tunnel import TunnelState, TunnelStatus
+from . import _one_line
 from .clipboard import copy_text
 from .filtering import parse_filter
 from .formatters import event_line, system_line
+from .reading import read_store
 from .screens.inspector import InspectorScreen
 from .screens.simple import ConversationsScreen, HelpScreen, LogScreen, RejectedScreen
 from .widgets.jobs_pane import JobsTable
@@ -53,6 +67,26 @@ TOAST_WINDOW = 5.0
 """Seconds a toast stays up (Textual's default timeout)."""
 MAX_TOASTS_PER_WINDOW = 4
 """Toasts shown per window; the rest are counted into one "…and N more" toast."""
+FAILURE_NOTICE_WINDOW = 30.0
+"""Seconds in which the same task failing again is logged but not shown again.
+
+The transcripts pane reloads every second while callbacks arrive: a store that
+fails every query would otherwise put up a new error toast each second."""
+FOLLOW_RETRY_WINDOW = 10.0
+"""Following the bus is started again after a failure, unless it failed this recently
+(a failure that repeats at once would only repeat its notification)."""
+RESYNC_DEADLINE = 10.0
+"""Seconds a reload from the store may take before the panes go on without it."""
+TASKS = {
+    "server": "Starting the server",
+    "follow": "Updating the panes",
+    "jobs-load": "Loading the jobs pane",
+    "row-list-load": "Loading a pane",
+    "row-list-older": "Loading older events",
+    "transcript-list": "Loading the conversation list",
+    "transcript-refresh": "Refreshing the transcripts pane",
+}
+"""What each worker (by name, else by group) does, in the words a failure notification uses."""
 
 SYSTEM_TYPES = (*sorted(cb.JOIN_EVENT_TYPES), cb.SHUTDOWN)
 
@@ -68,6 +102,8 @@ class MonitorApp(App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "tavus-monitor"
+    BUS_QUEUE_SIZE = DEFAULT_QUEUE_SIZE
+    """How many bus messages may wait for the panes; beyond it they reload from the store."""
 
     BINDINGS = [
         Binding("q", "quit", "Quit"),
@@ -106,6 +142,10 @@ class MonitorApp(App[int]):
         """True once on_mount has finished: a failure before that is a start-up failure."""
         self.failure: BaseException | None = None
         """The unhandled error that ended the app, if one did (its traceback is logged)."""
+        self._subscription: Subscription | None = None
+        self._follow_failed_at: float | None = None
+        self._failures_shown: dict[str, float] = {}
+        """When each task's failure was last notified (see FAILURE_NOTICE_WINDOW)."""
 
     # ------------------------------------------------------------ layout
 
@@ -152,7 +192,19 @@ class MonitorApp(App[int]):
 
         Textual's own report (a traceback drawn on stderr) is meant for developers;
         ``run_tui`` tells the user in one sentence instead.
+
+        A failed worker is no reason to end the app, which would take the server (and
+        Tavus's callbacks) down with it: the panes' workers keep Textual's default
+        ``exit_on_error`` and their failure arrives here, so it is reported like the
+        app's own workers' (see ``_worker_state_changed``) and the app goes on.
         """
+        if isinstance(error, WorkerFailed):
+            try:
+                worker: Worker[object] | None = get_current_worker()
+            except Exception:  # NoActiveWorker: raised from a handler awaiting a worker
+                worker = None
+            self._report_failure(worker, error.error)
+            return
         if self.failure is None:
             self.failure = error
             stage = "running" if self.started else "starting"
@@ -165,10 +217,11 @@ class MonitorApp(App[int]):
 
     # ------------------------------------------------------- the monitor
 
-    @work(group="server", exclusive=True, exit_on_error=False)
+    @work(group="server", exclusive=True, exit_on_error=False, name="server")
     async def _run_monitor(self) -> None:
         monitor = self.monitor
-        subscription = monitor.bus.subscribe()
+        subscription = monitor.bus.subscribe(self.BUS_QUEUE_SIZE)
+        self._subscription = subscription
         bar = self.query_one(UrlBar)
         try:
             await monitor.start()
@@ -191,9 +244,115 @@ class MonitorApp(App[int]):
         self._attach_store(monitor.store)
         self._apply(subscription.drain())
         self.ready.set()
+        self._follow_bus(subscription, resync=False)
+
+    @work(group="server", exit_on_error=False, name="follow")
+    async def _follow_bus(self, subscription: Subscription, *, resync: bool) -> None:
+        """Apply the bus's messages to the panes, a batch per frame, until the bus closes.
+
+        A worker of its own (in the long-running "server" group, which the tests' settling
+        does not wait for), apart from the one that starts the server, so that after a
+        failure it can start again (``resync``: from the store, since the batch that
+        failed was never fully shown) without starting the server twice. When the panes
+        fell so far behind that the bus dropped messages for them, they reload from the
+        store: every event is there, so none goes missing from the screen.
+        """
+        if resync:
+            subscription.take_missed()
+            await self._resync(
+                "The panes stopped updating after an error and were reloaded from the store: "
+                "nothing was lost."
+            )
         while (message := await subscription.get()) is not None:
             self._apply([message, *subscription.drain()])
+            missed = subscription.take_missed()
+            if missed:
+                await self._resync(
+                    f"The dashboard fell behind a burst of callbacks ({missed} updates "
+                    "skipped); the panes were reloaded from the store: nothing was lost."
+                )
             await asyncio.sleep(BATCH_INTERVAL)
+
+    async def _resync(self, sentence: str) -> None:
+        """Reload every pane from the store, wait for it, and say so.
+
+        Messages the bus still holds may repeat what the reload read; ``_apply`` adds
+        only rows newer than each list's newest, so nothing shows twice.
+        """
+        store = self.store
+        if store is None:
+            return
+        newest = await read_store(store.rows, EventQuery(limit=1))
+        if newest is None:  # closed: the app is quitting
+            return
+        log.warning("%s", sentence)
+        self._attach_store(store)
+        pane = self.query_one(TranscriptPane)
+        if pane.selected is not None:
+            self._touched_conversations.add(pane.selected)
+        loads = [w for w in self.workers if w.group != "server" and not w.is_finished]
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(RESYNC_DEADLINE):
+                for worker in loads:
+                    # A failed load is reported by its own worker (see _handle_exception).
+                    with contextlib.suppress(WorkerCancelled, WorkerFailed):
+                        await worker.wait()
+        if newest:
+            self.last_shown_id = max(self.last_shown_id, newest[0].id)
+        self.notify(sentence, title="Panes reloaded", severity="warning", markup=False)
+        self._batch_applied.set()
+        self._batch_applied = asyncio.Event()
+
+    @on(Worker.StateChanged)
+    def _worker_state_changed(self, message: Worker.StateChanged) -> None:
+        """Report the app's failed workers (each has ``exit_on_error=False``), as harlequin does.
+
+        Following the bus is started again (once per FOLLOW_RETRY_WINDOW), reloading
+        the panes from the store, so one bad batch does not freeze them for good.
+        """
+        worker = message.worker
+        if message.state is not WorkerState.ERROR or worker.error is None:
+            return
+        self._report_failure(worker, worker.error)
+        if worker.name == "follow" and self._subscription is not None:
+            now = time.monotonic()
+            if self._follow_failed_at is None or now - self._follow_failed_at > FOLLOW_RETRY_WINDOW:
+                self._follow_failed_at = now
+                self._follow_bus(self._subscription, resync=True)
+            else:
+                self.notify(
+                    "The panes stopped updating (the same error again). Callbacks are still "
+                    "received and stored: restart the dashboard to see them.",
+                    title="Panes stopped",
+                    severity="error",
+                    timeout=60,
+                    markup=False,
+                )
+
+    def _report_failure(self, worker: Worker[object] | None, error: BaseException) -> None:
+        """A log line with the traceback, and a notification unless this task just had one.
+
+        The server runs on, so the notification says callbacks are still being stored.
+        """
+        what = "A dashboard task"
+        if worker is not None:
+            what = TASKS.get(worker.name) or TASKS.get(worker.group) or what
+        log.error("%s failed (worker %s)", what, worker.name if worker else "?", exc_info=error)
+        now = time.monotonic()
+        shown = self._failures_shown.get(what)
+        if shown is not None and now - shown < FAILURE_NOTICE_WINDOW:
+            return
+        self._failures_shown[what] = now
+        self.notify(
+            printable(
+                f"{what} failed ({_one_line(error)}). Callbacks are still received and "
+                "stored; the details are in the log (l)."
+            ),
+            title="Something went wrong in the dashboard",
+            severity="error",
+            timeout=30,
+            markup=False,
+        )
 
     async def _browse_history_only(self) -> None:
         """With no server, still show what is stored, so history stays browsable."""
@@ -217,7 +376,7 @@ class MonitorApp(App[int]):
         self.query_one(TranscriptPane).attach(store)
         self._load_jobs(store)
 
-    @work(thread=True, group="jobs-load")
+    @work(thread=True, group="jobs-load", exit_on_error=False, name="jobs-load")
     def _load_jobs(self, store: StoreReader) -> None:
         try:
             events = [store.get(row.id) for row in store.jobs()]
@@ -260,8 +419,12 @@ class MonitorApp(App[int]):
             bar.state.events = max(bar.state.events, events[-1].id)
             bar.state.last_event_at = events[-1].received_at
             rows = [EventRow.of(event) for event in events]
-            self.query_one("#system", RowList).add(rows)
-            self.query_one("#events", RowList).add(rows)
+            for name in ("#system", "#events"):
+                pane = self.query_one(name, RowList)
+                # After a reload from the store (see _resync) the bus may still hold
+                # events that the reload already read.
+                newest = pane.rows[0].id if pane.rows else 0
+                pane.add([row for row in rows if row.id > newest])
             jobs = [job for event in events for job in [job_from_event(event)] if job]
             if jobs:
                 self.query_one(JobsTable).upsert(jobs)
@@ -387,24 +550,11 @@ class MonitorApp(App[int]):
                 self._attach_store(self.store)
 
     def _announce(self, events: list[Event]) -> None:
-        """Toasts for what a developer waits for: ends of calls, transcripts, failures."""
-        worth: list[tuple[str, str]] = []
-        for event in events:
-            if event.duplicate_of is not None:
-                continue
-            if event.event_type == cb.SHUTDOWN:
-                severity = "information" if event.severity is Severity.INFO else "warning"
-                worth.append((f"{event.conversation_id}: {event.summary}", severity))
-            elif event.event_type == cb.TRANSCRIPTION_READY:
-                worth.append((f"{event.conversation_id}: {event.summary}", "information"))
-            elif event.family in (Family.REPLICA, Family.VIDEO) and event.severity in (
-                Severity.ERROR,
-                Severity.SUCCESS,
-            ):
-                level = "error" if event.severity is Severity.ERROR else "information"
-                worth.append((event.summary, level))
-            elif event.severity is Severity.ERROR:
-                worth.append((event.summary, "error"))
+        """Toasts for what a developer waits for: ends of calls, transcripts, failures.
+
+        Which types notify, and how, is each type's ``notify`` in the event-type registry.
+        """
+        worth = [toast for event in events if (toast := event_types.toast(event)) is not None]
         for text, severity in worth:
             # Payload text: markup=False keeps it from being parsed, printable() keeps
             # escape sequences and bidi overrides from reaching the terminal.
