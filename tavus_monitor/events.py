@@ -253,3 +253,40 @@ def _classify_video(obj: dict[str, Any]) -> Classification:
         occurred_at=cb.parse_time(obj.get("updated_at")),
         severity=entry.rate(event_type, obj, _NO_PROPERTIES),
     )
+
+
+# ------------------------------------------- what the store takes and refuses
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A request body as it arrived, with the request facts worth keeping."""
+
+    body: bytes
+    headers: Headers = ()
+    received_at: float = 0.0
+    remote_addr: str | None = None
+    path: str = "/webhook"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A request that was refused (wrong token, wrong path, too large, ...)."""
+
+    id: int
+    received_at: float
+    method: str
+    path: str
+    """The path with any token redacted."""
+    remote_addr: str | None
+    size: int | None
+    status: int
+    reason: str
+
+
+class StoreError(Exception):
+    """The store could not keep a delivery (disk full, file unreadable, ...)."""
+
+
+class StoreFileLost(StoreError):
+    """The store file was deleted or replaced under the running monitor."""

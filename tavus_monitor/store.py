@@ -39,22 +39,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from .events import Classification, Event, EventRow, row_fields
-from .jsonlines import event_line
-from .storefile import (
-    SCHEMA_VERSION,
-    FileIdentity,
+from .events import (
+    Classification,
+    Delivery,
+    Event,
+    EventRow,
+    Rejection,
     StoreError,
     StoreFileLost,
-    connect,
-    migrate,
-    open_for_writing,
+    row_fields,
 )
+from .jsonlines import event_line
+from .storefile import SCHEMA_VERSION, FileIdentity, connect, migrate, open_for_writing
 from .writer import (
-    Delivery,
+    EventJob,
     Job,
     ProcessWriter,
-    Rejection,
+    RejectionJob,
     SQLiteWriter,
     WriterGone,
     WriterKind,
@@ -491,7 +492,7 @@ class Store(StoreReader):
 
         Without ``classification`` the writer classifies the body.
         """
-        return self._submit(("event", (delivery, classification)))
+        return self._submit(EventJob(delivery, classification))
 
     async def append(
         self, delivery: Delivery, classification: Classification | None = None
@@ -500,7 +501,7 @@ class Store(StoreReader):
 
         Without ``classification`` the writer classifies the body, off the event loop.
         """
-        event: Event = await self._submit_async(("event", (delivery, classification)))
+        event: Event = await self._submit_async(EventJob(delivery, classification))
         return event
 
     async def reject(
@@ -514,8 +515,8 @@ class Store(StoreReader):
         reason: str,
     ) -> Rejection:
         """Keep a line about a refused request (its body is not kept)."""
-        data = (time.time(), method, path, remote_addr, size, status, reason)
-        rejection: Rejection = await self._submit_async(("rejection", data))
+        job = RejectionJob(time.time(), method, path, remote_addr, size, status, reason)
+        rejection: Rejection = await self._submit_async(job)
         return rejection
 
     def _submit(self, job: Job) -> concurrent.futures.Future[Any]:

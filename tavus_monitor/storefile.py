@@ -19,6 +19,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from .events import StoreError as StoreError
+from .events import StoreFileLost as StoreFileLost
 from .private import create_private, make_private
 
 BUSY_TIMEOUT = 30.0
@@ -81,14 +83,6 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class StoreError(Exception):
-    """The store could not keep a delivery (disk full, file unreadable, ...)."""
-
-
-class StoreFileLost(StoreError):
-    """The store file was deleted or replaced under the running monitor."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,16 +61,19 @@ import tavus_monitor
 from . import event_types
 from .events import (
     Classification,
+    Delivery,
     Event,
     Family,
-    Headers,
+    Rejection,
     Severity,
+    StoreError,
+    StoreFileLost,
     body_digest,
     classify,
     row_fields,
 )
 from .jsonlines import event_line
-from .storefile import FileIdentity, StoreError, StoreFileLost, open_for_writing
+from .storefile import FileIdentity, open_for_writing
 
 log = logging.getLogger(__name__)
 
@@ -95,38 +98,47 @@ _STOP_TIMEOUT = 30.0
 """Seconds a child may take to finish its last batch after its stdin closes."""
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """A request body as it arrived, with the request facts worth keeping."""
-
-    body: bytes
-    headers: Headers = ()
-    received_at: float = 0.0
-    remote_addr: str | None = None
-    path: str = "/webhook"
+class WriterGone(StoreError):
+    """The child writer died; the batches it held may or may not have been committed."""
 
 
 @dataclass(frozen=True, slots=True)
-class Rejection:
-    """A request that was refused (wrong token, wrong path, too large, ...)."""
+class EventJob:
+    """Store ``delivery``; the writer classifies it unless ``classification`` is given."""
 
-    id: int
+    delivery: Delivery
+    classification: Classification | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectionJob:
+    """Keep a line about a refused request (its body is not kept)."""
+
     received_at: float
     method: str
     path: str
-    """The path with any token redacted."""
+    """Already redacted."""
     remote_addr: str | None
     size: int | None
     status: int
     reason: str
 
+    def fields(self) -> tuple[Any, ...]:
+        """The values, in the order of the ``rejected`` table's columns after ``id``."""
+        return (
+            self.received_at,
+            self.method,
+            self.path,
+            self.remote_addr,
+            self.size,
+            self.status,
+            self.reason,
+        )
 
-class WriterGone(StoreError):
-    """The child writer died; the batches it held may or may not have been committed."""
+    def rejection(self, rejection_id: int) -> Rejection:
+        return Rejection(rejection_id, *self.fields())
 
 
-EventJob = tuple[Literal["event"], tuple[Delivery, Classification | None]]
-RejectionJob = tuple[Literal["rejection"], tuple[Any, ...]]
 Job = EventJob | RejectionJob
 Outcome = Event | Rejection | StoreError
 Notice = tuple[str, int]
@@ -245,12 +257,11 @@ class SQLiteWriter:
         db.execute("BEGIN IMMEDIATE")
         try:
             results: list[Event | Rejection] = []
-            for kind, data in jobs:
-                if kind == "event":
-                    delivery, classification = data
-                    results.append(self._insert_event(delivery, classification))
+            for job in jobs:
+                if isinstance(job, EventJob):
+                    results.append(self._insert_event(job.delivery, job.classification))
                 else:
-                    results.append(self._insert_rejection(data))
+                    results.append(self._insert_rejection(job))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -311,15 +322,15 @@ class SQLiteWriter:
             event.__dict__["parsed"] = c.parsed
         return event
 
-    def _insert_rejection(self, data: tuple[Any, ...]) -> Rejection:
+    def _insert_rejection(self, job: RejectionJob) -> Rejection:
         assert self.db is not None
         cursor = self.db.execute(
             "INSERT INTO rejected (received_at, method, path, remote_addr, size, status, reason) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            data,
+            job.fields(),
         )
         assert cursor.lastrowid is not None
-        return Rejection(cursor.lastrowid, *data)
+        return job.rejection(cursor.lastrowid)
 
 
 # ------------------------------------------------------------- the child
@@ -571,10 +582,9 @@ def _classification_fields(c: Classification) -> tuple[Any, ...]:
 
 
 def _encode_job(job: Job) -> tuple[Any, ...]:
-    kind, data = job
-    if kind == "rejection":
-        return ("r", data)
-    delivery, c = data
+    if isinstance(job, RejectionJob):
+        return ("r", job.fields())
+    delivery, c = job.delivery, job.classification
     known = _classification_fields(c) if c is not None else None
     return (
         "e",
@@ -589,7 +599,7 @@ def _encode_job(job: Job) -> tuple[Any, ...]:
 
 def _decode_job(encoded: tuple[Any, ...]) -> Job:
     if encoded[0] == "r":
-        return ("rejection", tuple(encoded[1]))
+        return RejectionJob(*encoded[1])
     _, body, headers, received_at, remote_addr, path, known = encoded
     delivery = Delivery(
         body, tuple(tuple(pair) for pair in headers), received_at, remote_addr, path
@@ -609,7 +619,7 @@ def _decode_job(encoded: tuple[Any, ...]) -> Job:
             occurred_at,
             Severity(severity),
         )
-    return ("event", (delivery, c))
+    return EventJob(delivery, c)
 
 
 def _encode_outcome(result: Outcome) -> Any:
@@ -644,10 +654,9 @@ def _decode_outcome(job: Job, outcome: Any) -> Outcome:
         return StoreError(outcome)
     if isinstance(outcome, list):
         return StoreFileLost(outcome[0])
-    kind, data = job
-    if kind == "rejection":
-        return Rejection(outcome, *data)
-    delivery: Delivery = data[0]
+    if isinstance(job, RejectionJob):
+        return job.rejection(outcome)
+    delivery = job.delivery
     return Event(
         **row_fields(outcome),
         body=delivery.body,

@@ -198,7 +198,7 @@ def test_a_file_deleted_during_a_transaction_acknowledges_nothing(tmp_path: Path
             remove_store_files(path)
 
     connection.set_trace_callback(delete_at_commit)
-    jobs: list[writer.Job] = [("event", (Delivery(body=body(n)), None)) for n in (1, 2)]
+    jobs: list[writer.Job] = [writer.EventJob(Delivery(body=body(n))) for n in (1, 2)]
     outcomes, _lines, notices = sqlite_writer.write(jobs)
     assert all(isinstance(outcome, StoreFileLost) for outcome in outcomes)
     assert len(notices) == 1
@@ -206,7 +206,7 @@ def test_a_file_deleted_during_a_transaction_acknowledges_nothing(tmp_path: Path
     assert lost == 2
     assert "answered 503" in text
 
-    outcomes, _lines, notices = sqlite_writer.write([("event", (Delivery(body=body(3)), None))])
+    outcomes, _lines, notices = sqlite_writer.write([writer.EventJob(Delivery(body=body(3)))])
     assert not isinstance(outcomes[0], StoreError)
     assert notices == ()
     assert stored_bodies(path) == [body(3)]
