@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -125,16 +124,15 @@ def create_app(
         if on_rejection is not None:
             on_rejection(rejection)
 
-    async def refuse(
-        request: Request, status: int, reason: str, size: int | None = None
-    ) -> Response:
+    async def refuse(scope: Scope, status: int, reason: str, size: int | None = None) -> Response:
+        """Record a refusal and build its answer (``{"status": "error", ...}``)."""
         if size is None:
-            size = _content_length(request)
-        client = request.client
+            size = _content_length(scope)
+        client = scope.get("client")
         await record(
-            request.method,
-            request.scope["path"],
-            client.host if client else None,
+            scope["method"],
+            scope["path"],
+            client[0] if client else None,
             size,
             status,
             reason,
@@ -152,30 +150,62 @@ def create_app(
             refusal.reason,
         )
 
-    async def receive(request: Request) -> Response:
+    too_large = f"body larger than the {max_body_bytes / (1024 * 1024):g} MB limit"
+
+    async def webhook(scope: Scope, receive: Receive, send: Send) -> None:
+        """The one handler for the webhook path(s): check, read, store, answer.
+
+        Token (404), method (405), body cap (413, by Content-Length before
+        reading and by counting while reading a chunked body), body deadline
+        (408), sender gone (499), store refused (503), else 200 once committed.
+        It is plain ASGI, without Request, Response or routing on the accepted
+        path, like the raw fast path it replaces (which served only well-formed
+        POSTs and left the rest to a second, Starlette Route handler).
+        ``python bench/ingest.py``, runs alternated on 2 CPUs: the merged
+        handler 9,113 and 8,818 requests/s, the two handlers 8,997 and 8,999
+        (noise is about 5%). Refusals are rare and use ordinary Responses; the
+        200 is two pre-built messages.
+        """
         if expected is not None:
-            given = request.path_params.get("token")
-            if given is None:
-                return await refuse(request, 404, "missing token")
-            if not hmac.compare_digest(given.encode(), expected):
-                return await refuse(request, 404, "wrong token")
-        if request.method != "POST":
-            return await refuse(request, 405, f"method {request.method} not allowed; use POST")
+            path: str = scope["path"]
+            if path == "/webhook":
+                await (await refuse(scope, 404, "missing token"))(scope, receive, send)
+                return
+            if not hmac.compare_digest(path[9:].encode(), expected):
+                await (await refuse(scope, 404, "wrong token"))(scope, receive, send)
+                return
+        method: str = scope["method"]
+        if method != "POST":
+            reason = f"method {method} not allowed; use POST"
+            await (await refuse(scope, 405, reason))(scope, receive, send)
+            return
         received_at = time.time()
-        try:
-            async with asyncio.timeout(BODY_READ_TIMEOUT):
-                body = await request.body()
-        except HTTPException as exc:
-            if exc.status_code == 413:
-                reason = f"body larger than the {max_body_bytes / (1024 * 1024):g} MB limit"
-                await refuse(request, 413, reason)
-            raise
-        except ClientDisconnect:
-            await refuse(request, 499, "sender disconnected before the body was complete")
-            return Response(status_code=499)
-        except TimeoutError:
-            return await refuse(request, 408, f"body not received within {BODY_READ_TIMEOUT:g} s")
-        return await deliver(request.scope, body, received_at) or JSONResponse(SUCCESS)
+        response: Response | None
+        length = _content_length(scope)
+        if length is not None and length > max_body_bytes:
+            await refuse(scope, 413, too_large, length)
+            response = _content_too_large()
+        else:
+            try:
+                # asyncio.timeout, not wait_for: no extra task per request.
+                async with asyncio.timeout(BODY_READ_TIMEOUT):
+                    body = await _read_body(receive, max_body_bytes)
+            except _BodyTooLarge:
+                await refuse(scope, 413, too_large, length)
+                response = _content_too_large()
+            except ClientDisconnect:
+                await refuse(scope, 499, "sender disconnected before the body was complete")
+                response = Response(status_code=499)
+            except TimeoutError:
+                reason = f"body not received within {BODY_READ_TIMEOUT:g} s"
+                response = await refuse(scope, 408, reason)
+            else:
+                response = await deliver(scope, body, received_at)
+        if response is not None:
+            await response(scope, receive, send)
+            return
+        await send(_SUCCESS_START)
+        await send(_SUCCESS_BODY)
 
     async def deliver(scope: Scope, body: bytes, received_at: float) -> Response | None:
         """Store a received body; None once it is committed (answer 200), else the answer."""
@@ -204,71 +234,35 @@ def create_app(
             on_event(event)
         return None
 
-    def takes_fast_path(scope: Scope) -> bool:
-        """A POST to the webhook path with a Content-Length body within the limit.
+    def is_webhook_path(path: str) -> bool:
+        """What the Route ``/webhook/{token}`` (and ``/webhook``) used to match.
 
-        Everything else (wrong token, other methods, chunked or oversized
-        bodies) goes through the routes below, which refuse it with a reason.
+        ``/webhook`` itself, and with a token any single non-empty segment
+        after it (a wrong one is refused by :func:`webhook` as "wrong token");
+        deeper paths such as ``/webhook/<token>/extra`` are "no such path".
         """
-        if scope["method"] != "POST":
-            return False
-        path: str = scope["path"]
-        if expected is None:
-            if path != "/webhook":
-                return False
-        elif not (
-            path.startswith("/webhook/") and hmac.compare_digest(path[9:].encode(), expected)
-        ):
-            return False
-        length = None
-        for key, value in scope["headers"]:
-            if key == b"content-length":
-                length = value
-            elif key == b"transfer-encoding":
-                return False
-        return length is not None and length.isdigit() and int(length) <= max_body_bytes
-
-    async def fast_webhook(scope: Scope, receive_: Receive, send: Send) -> None:
-        """``receive`` for the common case, without Request, routing or Response objects."""
-        received_at = time.time()
-        response: Response | None
-        try:
-            # asyncio.timeout, not wait_for: no extra task per request.
-            async with asyncio.timeout(BODY_READ_TIMEOUT):
-                body = await _read_body(receive_)
-        except ClientDisconnect:
-            request = Request(scope, receive_)
-            await refuse(request, 499, "sender disconnected before the body was complete")
-            response = Response(status_code=499)
-        except TimeoutError:
-            request = Request(scope, receive_)
-            reason = f"body not received within {BODY_READ_TIMEOUT:g} s"
-            response = await refuse(request, 408, reason)
-        else:
-            response = await deliver(scope, body, received_at)
-        if response is not None:
-            await response(scope, receive_, send)
-            return
-        await send(_SUCCESS_START)
-        await send(_SUCCESS_BODY)
+        if path == "/webhook":
+            return True
+        return (
+            expected is not None
+            and path.startswith("/webhook/")
+            and len(path) > 9
+            and "/" not in path[9:]
+        )
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", **counters.as_dict()})
 
     async def not_found(request: Request) -> Response:
-        return await refuse(request, 404, "no such path")
+        return await refuse(request.scope, 404, "no such path")
 
-    route_path = "/webhook/{token}" if expected is not None else "/webhook"
-    methods = ["POST", "GET", "PUT", "PATCH", "DELETE"]
+    methods = ["POST", "GET", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     routes = [
-        Route(route_path, receive, methods=methods, max_body_size=max_body_bytes),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/{path:path}", not_found, methods=methods),
     ]
-    if expected is not None:
-        routes.append(Route("/webhook", receive, methods=methods, max_body_size=max_body_bytes))
-    routes.append(Route("/{path:path}", not_found, methods=[*methods, "HEAD", "OPTIONS"]))
-    fast_path = Middleware(_FastPath, accepts=takes_fast_path, handle=fast_webhook)
-    app = Starlette(routes=routes, middleware=[fast_path])
+    webhooks = Middleware(_WebhookPaths, accepts=is_webhook_path, handle=webhook)
+    app = Starlette(routes=routes, middleware=[webhooks])
     app.state.record_refusal = record_refusal  # for the edge's 431s (see make_server)
     return app
 
@@ -285,37 +279,62 @@ _SUCCESS_START: Message = {
 _SUCCESS_BODY: Message = {"type": "http.response.body", "body": _SUCCESS_BYTES}
 
 
-class _FastPath:
-    """ASGI middleware: hand the requests ``accepts`` picks to ``handle``, the rest on."""
+def _content_too_large() -> Response:
+    """The 413 answer, as Starlette's body limit (``Route(max_body_size=)``) wrote it."""
+    return PlainTextResponse("Content Too Large", status_code=413)
 
-    def __init__(self, app: ASGIApp, *, accepts: Callable[[Scope], bool], handle: ASGIApp) -> None:
+
+class _WebhookPaths:
+    """ASGI middleware: the webhook path(s) to ``handle``, every other request on.
+
+    Dispatching here, ahead of the router, keeps routing off the path every
+    callback takes; ``/healthz`` and the 404 catch-all stay Starlette routes.
+    """
+
+    def __init__(self, app: ASGIApp, *, accepts: Callable[[str], bool], handle: ASGIApp) -> None:
         self.app = app
         self.accepts = accepts
         self.handle = handle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.accepts(scope):
+        if scope["type"] == "http" and self.accepts(scope["path"]):
             await self.handle(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 
 
-async def _read_body(receive: Receive) -> bytes:
+class _BodyTooLarge(Exception):
+    """A body grew past the cap while being read (chunked, or longer than announced)."""
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body, or :class:`_BodyTooLarge` once it passes ``limit`` bytes."""
     chunks: list[bytes] = []
+    total = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnect()
-        chunks.append(message.get("body", b""))
+        chunk: bytes = message.get("body", b"")
+        total += len(chunk)
+        if total > limit:
+            raise _BodyTooLarge()
         if not message.get("more_body", False):
+            if not chunks:
+                return chunk
+            chunks.append(chunk)
             return b"".join(chunks)
+        chunks.append(chunk)
 
 
-def _content_length(request: Request) -> int | None:
-    try:
-        return int(request.headers["content-length"])
-    except (KeyError, ValueError):
-        return None
+def _content_length(scope: Scope) -> int | None:
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
 
 
 # ---------------------------------------------------------------- sockets

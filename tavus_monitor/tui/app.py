@@ -18,7 +18,6 @@ from collections.abc import Iterable
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.containers import Grid
 from textual.screen import Screen
 from textual.timer import Timer
@@ -50,6 +49,7 @@ from . import _one_line
 from .clipboard import copy_text
 from .filtering import parse_filter
 from .formatters import event_line, system_line
+from .keys import Scope, actions, bindings, palette_entries
 from .reading import read_store
 from .screens.inspector import InspectorScreen
 from .screens.simple import ConversationsScreen, HelpScreen, LogScreen, RejectedScreen
@@ -105,19 +105,14 @@ class MonitorApp(App[int]):
     BUS_QUEUE_SIZE = DEFAULT_QUEUE_SIZE
     """How many bus messages may wait for the panes; beyond it they reload from the store."""
 
-    BINDINGS = [
-        Binding("q", "quit", "Quit"),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
-        Binding("c", "copy_url", "Copy URL"),
-        Binding("m", "toggle_maximize", "Maximise"),
-        Binding("slash", "filter", "Filter"),
-        Binding("escape", "escape", "Clear", show=False),
-        Binding("v", "conversations", "Conversations"),
-        Binding("r", "rejected", "Rejected"),
-        Binding("t", "retry_tunnel", "Retry tunnel", show=False),
-        Binding("l", "log", "Log", show=False),
-        Binding("question_mark", "help", "Help"),
-    ]
+    BINDINGS = bindings(Scope.APP, Scope.DASHBOARD)
+    """Generated from the key table (``keys.py``), like the help, the palette and the README."""
+    DASHBOARD_ACTIONS = actions(Scope.DASHBOARD)
+    """Actions that act on the dashboard only: :meth:`check_action` disables them elsewhere."""
+    REPLACED_SYSTEM_COMMANDS = frozenset({"Keys", "Maximize", "Minimize"})
+    """Textual's palette commands the key table replaces on the dashboard ("Keys" opens
+    the full key list; "Maximise or restore pane" maximises the pane, not the inner widget):
+    without this the palette listed both."""
 
     def __init__(self, settings: Settings, monitor: Monitor | None = None) -> None:
         super().__init__()
@@ -715,31 +710,43 @@ class MonitorApp(App[int]):
 
     # ---------------------------------------------------- command palette
 
+    def on_dashboard(self, screen: Screen[object]) -> bool:
+        """Whether ``screen`` is the dashboard (the first screen), not one pushed on it."""
+        return bool(self.screen_stack) and screen is self.screen_stack[0]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys act only on the screen they belong to, and the footer shows only those.
+
+        The dashboard's keys are bound on the app (they must work whichever pane has focus),
+        so without this ``m`` on the Conversations screen or in the inspector maximised a
+        pane of the dashboard underneath and left a hatched screen.
+        """
+        if action in self.DASHBOARD_ACTIONS and not self.on_dashboard(self.screen):
+            return False
+        return super().check_action(action, parameters)
+
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        yield SystemCommand("Copy callback URL", "Copy the URL to give Tavus", self.action_copy_url)
-        yield SystemCommand(
-            "Maximise or restore pane",
-            "Toggle the focused pane full screen",
-            self.action_toggle_maximize,
-        )
-        yield SystemCommand("Filter pane", "Filter the focused pane", self.action_filter)
+        """Textual's commands, then the key table's for ``screen``, each title once."""
+        dashboard = self.on_dashboard(screen)
+        ours = list(palette_entries(Scope.APP, *([Scope.DASHBOARD] if dashboard else [])))
+        replaced = {key.palette for key in ours}
+        if dashboard:
+            replaced |= self.REPLACED_SYSTEM_COMMANDS
+        for command in super().get_system_commands(screen):
+            if command.title not in replaced:
+                yield command
+        for key in ours:
+            assert key.palette is not None  # palette_entries yields only those with a title
+            yield SystemCommand(
+                key.palette, key.palette_help, getattr(self, f"action_{key.action}")
+            )
+        if not dashboard:
+            return
         yield SystemCommand(
             "Follow newest events",
             "Jump to the newest event and keep following",
             self.query_one("#events", RowList).action_follow,
         )
-        yield SystemCommand(
-            "Conversations", "Every conversation with its lifecycle", self.action_conversations
-        )
-        yield SystemCommand(
-            "Rejected requests", "Requests refused (token, path, size)", self.action_rejected
-        )
-        yield SystemCommand("Log", "Server and library messages", self.action_log)
-        yield SystemCommand(
-            "Retry tunnel", "Open the ngrok tunnel again now", self.action_retry_tunnel
-        )
-        yield SystemCommand("Keys", "Every key binding", self.action_help)
         yield SystemCommand("Inspect newest event", "Open the newest event", self._inspect_newest)
 
     def _inspect_newest(self) -> None:

@@ -15,7 +15,6 @@ import json
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, TextArea
@@ -25,6 +24,7 @@ from ...events import Event
 from ...redact import redact_path
 from ...sanitize import printable
 from ...store import StoreReader
+from ..keys import Scope, bindings
 from ..text import FAMILY_STYLES, SEVERITY_STYLES, day_and_clock, safe
 from ..widgets.json_lines import JsonLines
 from ..widgets.json_tree import JsonTree, value_text
@@ -66,20 +66,8 @@ def copy_payload_text(event: Event) -> str:
 
 
 class InspectorScreen(Screen[None]):
-    BINDINGS = [
-        Binding("escape,q", "close", "Close"),
-        Binding("y", "copy_payload", "Copy payload"),
-        Binding("v", "copy_value", "Copy value"),
-        Binding("slash", "search", "Search"),
-        Binding("n", "next_match(1)", "Next match"),
-        Binding("N", "next_match(-1)", "Previous match", show=False),
-        Binding("z", "fold", "Fold all"),
-        Binding("1", "tab('summary')", "Summary", show=False),
-        Binding("2", "tab('json')", "JSON", show=False),
-        Binding("3", "tab('tree')", "Tree", show=False),
-        Binding("4", "tab('headers')", "Headers", show=False),
-        Binding("5", "tab('raw')", "Raw", show=False),
-    ]
+    BINDINGS = bindings(Scope.INSPECTOR)
+    """Generated from the key table (``keys.py``), like the help and the README's paragraph."""
 
     def __init__(self, store: StoreReader, event_id: int) -> None:
         super().__init__()

@@ -18,51 +18,24 @@ from textual.widgets import DataTable, Footer, Static
 from ... import callbacks as cb
 from ...conversation import Stage, StageState, build_conversation
 from ...store import EventQuery, StoreReader
+from ..keys import help_sections
 from ..text import ago, day_and_clock, duration, safe, short_id
 
 ROWS_PER_CONVERSATION = 1_000
 
-HELP = [
-    ("Everywhere", ""),
-    ("c", "copy the callback URL"),
-    ("tab / shift+tab", "move between panes"),
-    ("m", "maximise the focused pane (again, or Esc, to restore)"),
-    ("/", "filter the focused pane: words, family:video, type:system.shutdown, conv:c123"),
-    ("escape", "clear the filter / close a screen"),
-    ("v", "conversations with their lifecycle"),
-    ("r", "rejected requests (wrong token, unknown path, too large)"),
-    ("t", "retry the ngrok tunnel now"),
-    ("l", "log (server, tunnel, library messages)"),
-    ("ctrl+p", "command palette: every action by name"),
-    ("q / ctrl+c", "quit (stops the server cleanly)"),
-    ("Lists", ""),
-    ("up / down, pgup / pgdn", "move"),
-    ("enter / double click", "inspect the event"),
-    ("f / home", "follow the newest again (scrolling away pauses following)"),
-    ("Transcripts", ""),
-    ("e", "expand or collapse the system prompt"),
-    ("Jobs", ""),
-    ("h / s / d", "copy the hosted / stream / download URL"),
-    ("Inspector", ""),
-    ("1-5", "summary, JSON, tree, headers, raw"),
-    ("y", "copy the payload (the body exactly as received)"),
-    ("v", "copy the value under the cursor in the tree"),
-    ("/ then n / N", "search the JSON, next / previous match"),
-    ("z", "fold the tree"),
-]
-
 
 class HelpScreen(ModalScreen[None]):
+    """Every key, generated from the key table (``keys.py``): it cannot drift from the bindings."""
+
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:
         text = Text()
-        for key, description in HELP:
-            if not description:
-                text.append(f"\n{key}\n", style="bold underline")
-                continue
-            text.append(f"  {key:<24}", style="bold cyan")
-            text.append(description + "\n")
+        for heading, lines in help_sections():
+            text.append(f"\n{heading}\n", style="bold underline")
+            for keys, description in lines:
+                text.append(f"  {keys:<24}", style="bold cyan")
+                text.append(description + "\n")
         with VerticalScroll(id="help-body"):
             yield Static(Text("tavus-monitor keys", style="bold"))
             yield Static(text)
