@@ -50,7 +50,14 @@ from .events import (
     row_fields,
 )
 from .jsonlines import event_line
-from .storefile import SCHEMA_VERSION, FileIdentity, connect, migrate, open_for_writing
+from .storefile import (
+    SCHEMA_VERSION,
+    FileIdentity,
+    connect,
+    lost_file_notice,
+    migrate,
+    open_for_writing,
+)
 from .writer import (
     EventJob,
     Job,
@@ -413,21 +420,17 @@ class Store(StoreReader):
             return True
         if FileIdentity.of(self.path) == self._identity:
             return True
-        text = f"The store file was deleted or replaced while the monitor was running ({self.path})"
         try:
             connection, identity = open_for_writing(self.path, synchronous=self._synchronous)
         except (OSError, sqlite3.Error, StoreError) as exc:
-            if self._identity is not None:
+            if self._identity is not None:  # say it once, not once per check
                 self._identity = None
-                self._notice(
-                    f"{text}, and it cannot be made again ({exc}): deliveries are answered 503 "
-                    "until it can; check the disk and the directory."
-                )
+                self._notice(lost_file_notice(self.path, error=exc))
             return False
         connection.close()
         self._identity = identity
         self._reopen_reader()
-        self._notice(f"{text}; a new store file was made there and events go to it now.")
+        self._notice(lost_file_notice(self.path))
         return False
 
     def _reopen_reader(self) -> None:

@@ -135,6 +135,26 @@ def open_for_writing(path: Path, *, synchronous: str) -> tuple[sqlite3.Connectio
     return connection, identity
 
 
+def lost_file_notice(path: Path, *, lost: int = 0, error: BaseException | None = None) -> str:
+    """The sentence the user gets when the store file went: made again, or (``error``) not.
+
+    ``lost``: deliveries that were being written into the old file just then.
+    Both checks (the writer's around each batch, the store's while idle) say it.
+    """
+    text = f"The store file was deleted or replaced while the monitor was running ({path})"
+    if lost:
+        text += (
+            f"; {lost} deliveries written to it just then were answered 503 "
+            "so that Tavus sends them again"
+        )
+    if error is not None:
+        return (
+            f"{text}, and it cannot be made again ({error}): deliveries are answered 503 "
+            "until it can; check the disk and the directory."
+        )
+    return f"{text}; a new store file was made there and events go to it now."
+
+
 def migrate(connection: sqlite3.Connection, name: str) -> None:
     """Bring the schema to :data:`SCHEMA_VERSION`, one transaction per migration.
 

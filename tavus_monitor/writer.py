@@ -73,7 +73,7 @@ from .events import (
     row_fields,
 )
 from .jsonlines import event_line
-from .storefile import FileIdentity, open_for_writing
+from .storefile import FileIdentity, lost_file_notice, open_for_writing
 
 log = logging.getLogger(__name__)
 
@@ -223,28 +223,18 @@ class SQLiteWriter:
         if self.db is not None:
             self.db.close()
             self.db = None
-        text = f"The store file was deleted or replaced while the monitor was running ({self.path})"
-        if lost:
-            text += (
-                f"; {lost} deliveries written to it just then were answered 503 "
-                "so that Tavus sends them again"
-            )
         try:
             self.db, self.identity = open_for_writing(self.path, synchronous=self.synchronous)
         except (OSError, sqlite3.Error, StoreError) as exc:
-            log.error("%s; it cannot be opened again (%s)", text, exc)
+            text = lost_file_notice(self.path, lost=lost, error=exc)
+            log.error("%s", text)
             if self.identity is not None:  # say it once, not once per batch
-                notices.append(
-                    (
-                        f"{text}, and it cannot be made again ({exc}): deliveries are answered "
-                        "503 until it can; check the disk and the directory.",
-                        lost,
-                    )
-                )
+                notices.append((text, lost))
                 self.identity = None
             return False
-        log.error("%s; a new store file was made there", text)
-        notices.append((f"{text}; a new store file was made there and events go to it now.", lost))
+        text = lost_file_notice(self.path, lost=lost)
+        log.error("%s", text)
+        notices.append((text, lost))
         return True
 
     def close(self) -> None:
