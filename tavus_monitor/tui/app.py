@@ -139,6 +139,8 @@ class MonitorApp(App[int]):
         """The unhandled error that ended the app, if one did (its traceback is logged)."""
         self._subscription: Subscription | None = None
         self._follow_failed_at: float | None = None
+        self._store_replaced = False
+        """The store file was made anew: the panes reload before the next batch."""
         self._failures_shown: dict[str, float] = {}
         """When each task's failure was last notified (see FAILURE_NOTICE_WINDOW)."""
 
@@ -258,7 +260,13 @@ class MonitorApp(App[int]):
                 "The panes stopped updating after an error and were reloaded from the store: "
                 "nothing was lost."
             )
-        while (message := await subscription.get()) is not None:
+        while True:
+            if self._store_replaced:
+                # The store file was made anew (see _status); the error already said so.
+                self._store_replaced = False
+                await self._resync(None)
+            if (message := await subscription.get()) is None:
+                return
             self._apply([message, *subscription.drain()])
             missed = subscription.take_missed()
             if missed:
@@ -268,11 +276,13 @@ class MonitorApp(App[int]):
                 )
             await asyncio.sleep(BATCH_INTERVAL)
 
-    async def _resync(self, sentence: str) -> None:
-        """Reload every pane from the store, wait for it, and say so.
+    async def _resync(self, sentence: str | None) -> None:
+        """Reload every pane from the store, wait for it, and say so (unless ``sentence``
+        is None: the cause was already told).
 
         Messages the bus still holds may repeat what the reload read; ``_apply`` adds
-        only rows newer than each list's newest, so nothing shows twice.
+        only rows newer than each list's newest, so nothing shows twice. Batches wait
+        until the reload is done, so none is compared with the rows it replaces.
         """
         store = self.store
         if store is None:
@@ -280,7 +290,8 @@ class MonitorApp(App[int]):
         newest = await read_store(store.rows, EventQuery(limit=1))
         if newest is None:  # closed: the app is quitting
             return
-        log.warning("%s", sentence)
+        if sentence is not None:
+            log.warning("%s", sentence)
         self._attach_store(store)
         pane = self.query_one(TranscriptPane)
         if pane.selected is not None:
@@ -294,7 +305,8 @@ class MonitorApp(App[int]):
                         await worker.wait()
         if newest:
             self.last_shown_id = max(self.last_shown_id, newest[0].id)
-        self.notify(sentence, title="Panes reloaded", severity="warning", markup=False)
+        if sentence is not None:
+            self.notify(sentence, title="Panes reloaded", severity="warning", markup=False)
         self._batch_applied.set()
         self._batch_applied = asyncio.Event()
 
@@ -538,11 +550,12 @@ class MonitorApp(App[int]):
             bar.state.server = message.text
             bar.state.server_ok = False
             self.notify(message.text, severity="error", timeout=30, markup=False)
-            if message.topic == "store" and self.store is not None:
+            if message.topic == "store":
                 # The store file was made again: its ids start anew, so the panes
-                # show the new file from scratch instead of mixing the two.
+                # reload from the new file (_follow_bus, before the next batch)
+                # instead of comparing its ids with the old file's rows.
                 self.last_shown_id = 0
-                self._attach_store(self.store)
+                self._store_replaced = True
 
     def _announce(self, events: list[Event]) -> None:
         """Toasts for what a developer waits for: ends of calls, transcripts, failures.
