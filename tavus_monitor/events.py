@@ -115,6 +115,48 @@ class Event(EventRow):
     path: str = "/webhook"
     sha256: bytes = field(default=b"", repr=False)
 
+    @classmethod
+    def classified(
+        cls,
+        c: Classification,
+        *,
+        event_id: int,
+        received_at: float,
+        body: bytes,
+        duplicate_of: int | None = None,
+        headers: Headers = (),
+        remote_addr: str | None = None,
+        path: str = "/webhook",
+        sha256: bytes = b"",
+    ) -> Event:
+        """What ``body``, classified as ``c``, is once stored with ``event_id``.
+
+        ``c``'s parse becomes the Event's (``parsed`` is a cached property), so
+        the body is parsed once between classification and the JSON line.
+        """
+        event = cls(
+            id=event_id,
+            received_at=received_at,
+            family=c.family,
+            event_type=c.event_type,
+            conversation_id=c.conversation_id,
+            subject_id=c.subject_id,
+            summary=c.summary,
+            duplicate_of=duplicate_of,
+            error=c.error,
+            size=len(body),
+            occurred_at=c.occurred_at,
+            severity=c.severity,
+            body=body,
+            headers=headers,
+            remote_addr=remote_addr,
+            path=path,
+            sha256=sha256,
+        )
+        if c.parsed is not None:
+            event.__dict__["parsed"] = c.parsed
+        return event
+
     @cached_property
     def parsed(self) -> ParsedBody:
         return parse_json(self.body, header(self.headers, "content-type"))

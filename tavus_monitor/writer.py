@@ -288,29 +288,17 @@ class SQLiteWriter:
                 twin,
             ),
         ).fetchone()
-        event = Event(
-            id=event_id,
+        return Event.classified(
+            c,
+            event_id=event_id,
             received_at=received_at,
-            family=c.family,
-            event_type=c.event_type,
-            conversation_id=c.conversation_id,
-            subject_id=c.subject_id,
-            summary=c.summary,
-            duplicate_of=duplicate_of,
-            error=c.error,
-            size=len(delivery.body),
-            occurred_at=c.occurred_at,
-            severity=c.severity,
             body=delivery.body,
+            duplicate_of=duplicate_of,
             headers=delivery.headers,
             remote_addr=delivery.remote_addr,
             path=delivery.path,
             sha256=digest,
         )
-        if c.parsed is not None:
-            # Event.parsed is a cached_property: seed it so the body is parsed once.
-            event.__dict__["parsed"] = c.parsed
-        return event
 
     def _insert_rejection(self, job: RejectionJob) -> Rejection:
         assert self.db is not None

@@ -51,21 +51,8 @@ PINNED_FAMILIES = {
 
 def event_of(body: bytes, *, event_id: int = 1, duplicate_of: int | None = None) -> Event:
     """A stored-looking Event for ``body``, classified for real."""
-    c = classify(body)
-    return Event(
-        id=event_id,
-        received_at=1_000.0,
-        family=c.family,
-        event_type=c.event_type,
-        conversation_id=c.conversation_id,
-        subject_id=c.subject_id,
-        summary=c.summary,
-        duplicate_of=duplicate_of,
-        error=c.error,
-        size=len(body),
-        occurred_at=c.occurred_at,
-        severity=c.severity,
-        body=body,
+    return Event.classified(
+        classify(body), event_id=event_id, received_at=1_000.0, body=body, duplicate_of=duplicate_of
     )
 
 

@@ -82,21 +82,8 @@ def jq_stack(line: str) -> int:
 
 def event_of(body: bytes, event_id: int = 1) -> Event:
     """The Event the writer makes of ``body`` (classified the same way, not stored)."""
-    classification = classify(body)
-    return Event(
-        id=event_id,
-        received_at=1_752_216_517.25,
-        family=classification.family,
-        event_type=classification.event_type,
-        conversation_id=classification.conversation_id,
-        subject_id=classification.subject_id,
-        summary=classification.summary,
-        duplicate_of=None,
-        error=classification.error,
-        size=len(body),
-        occurred_at=classification.occurred_at,
-        severity=classification.severity,
-        body=body,
+    return Event.classified(
+        classify(body), event_id=event_id, received_at=1_752_216_517.25, body=body
     )
 
 
