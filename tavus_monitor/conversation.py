@@ -67,6 +67,9 @@ class ConversationView:
     duplicates: tuple[EventLike, ...] = ()
     other: tuple[EventLike, ...] = ()
     """Events of types this view does not place in the lifecycle."""
+    results: tuple[EventLike, ...] = ()
+    """What the call produced (recording, perception, objectives, …), in the order of
+    :data:`~tavus_monitor.event_types.RESULTS`."""
     replica_id: str | None = None
     _by_type: dict[str, tuple[EventLike, ...]] = field(default_factory=dict, repr=False)
 
@@ -154,6 +157,20 @@ def build_conversation(conversation_id: str, events: Sequence[EventLike]) -> Con
             (e for t in event_types.stage_types(stage) for e in by_type.get(t, [])), key=_id
         )
 
+    def results() -> list[EventLike]:
+        """The events of each of the registry's result stages and families, in its order."""
+        shown: list[EventLike] = []
+        for section in event_types.RESULTS:
+            if isinstance(section, Family):
+                shown.extend(e for e in ordered if e.family is section)
+            elif section.count_unit is not None:
+                shown.extend(stage(section))
+            else:
+                types = event_types.stage_types(section)
+                firsts = (first(name) for name in event_types.REGISTRY if name in types)
+                shown.extend(event for event in firsts if event is not None)
+        return shown
+
     joined = first(*event_types.stage_types(event_types.JOINED))
     shutdown = first(cb.SHUTDOWN)
     transcript = first(cb.TRANSCRIPTION_READY)
@@ -181,6 +198,7 @@ def build_conversation(conversation_id: str, events: Sequence[EventLike]) -> Con
             for e in ordered
             if e.family is Family.CONVERSATION and e.event_type not in event_types.PLACED_TYPES
         ),
+        results=tuple(results()),
         replica_id=_replica_id(ordered),
         _by_type={key: tuple(value) for key, value in by_type.items()},
     )

@@ -486,6 +486,20 @@ _STAGE_TYPES: dict[str, frozenset[str]] = {
 PLACED_TYPES = frozenset(entry.name for entry in _REGISTERED if entry.stage is not None)
 """Types some lifecycle stage shows; other conversation events are listed as "other"."""
 
+RESULTS: tuple[LifecycleStage | Family, ...] = (
+    RECORDING,
+    PERCEPTION,
+    Family.OBJECTIVE,
+    Family.GUARDRAIL,
+    POST_CALL_ACTIONS,
+)
+"""What a call produced, in the order the transcripts pane lists it under the call's header.
+
+A stage stands for its registered types (a stage that counts its events lists each of
+them, the others the first of each type); a family for every event of it, registered or
+not (objectives and guardrails have no stage, and their states are open-ended). A type
+registered with one of these stages or families is listed without touching the pane."""
+
 
 # ----------------------------------------------------------------- notifications
 

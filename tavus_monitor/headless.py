@@ -2,10 +2,11 @@
 
 stdout carries nothing but one JSON line per stored event (see
 :mod:`tavus_monitor.jsonlines`), so ``tavus-monitor --headless | jq`` works.
-The store prints those lines itself, right after each commit (rendered by
-the writer, on the second core with a file-backed store): in id order with no
-gaps, including what a writer process that died had committed. This module
-prints the rest: status sentences and refused requests, on stderr.
+This module chooses that format and gives it to the store
+(:class:`~tavus_monitor.store.EventLines`), which writes the lines right after
+each commit (rendered by its writer process, on the second core): in id order
+with no gaps, including what a writer process that died had committed. This
+module prints the rest: status sentences and refused requests, on stderr.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import sys
 from typing import TextIO
 
 from .bus import Message, RequestRejected, StatusChanged, StatusKind
+from .jsonlines import event_line
 from .monitor import Monitor
 from .sanitize import printable
 from .settings import Settings
+from .store import EventLines
 
 _PREFIX = {StatusKind.INFO: "", StatusKind.WARNING: "warning: ", StatusKind.ERROR: "error: "}
 
@@ -53,7 +56,7 @@ async def run_headless(
     settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """Run until SIGINT/SIGTERM; return the exit code."""
-    monitor = Monitor(settings, event_lines=out)
+    monitor = Monitor(settings, event_lines=EventLines(out, event_line))
     printer = HeadlessPrinter(err)
     subscription = monitor.bus.subscribe(events=False)  # the store writes event lines
     stop = asyncio.Event()

@@ -2,7 +2,9 @@
 
 Headless mode and the TUI both drive a :class:`Monitor`; neither knows how
 the pieces are wired. Everything runs on the caller's event loop except the
-store's writer thread and the tunnel's blocking pyngrok calls (in threads).
+store's writer (a child process, which this loop drives: see
+:mod:`tavus_monitor.writerprocess`) and the tunnel's blocking pyngrok calls
+(in threads).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import logging
 import os
 import socket
 import time
-from typing import TextIO
 
 from .bus import Bus, EventStored, RequestRejected, StatusChanged, StatusKind, TunnelChanged
 from .events import Event
@@ -21,7 +22,7 @@ from .private import private_dir
 from .server import EmbeddedServer, PortInUse, Stats, bind_with_fallback, create_app, make_server
 from .settings import Settings
 from .state import RunningState, clear_state, load_or_create_token, write_state
-from .store import FILE_CHECK_INTERVAL, EventQuery, Rejection, Store, StoreError
+from .store import FILE_CHECK_INTERVAL, EventLines, EventQuery, Rejection, Store, StoreError
 from .tunnel import (
     STARTUP_TIMEOUT,
     TunnelOptions,
@@ -43,8 +44,8 @@ class Monitor:
     """Health-check and backoff timing of the tunnel (tests shorten it)."""
     tunnel_startup_timeout = STARTUP_TIMEOUT
 
-    def __init__(self, settings: Settings, *, event_lines: TextIO | None = None) -> None:
-        """``event_lines``: where the store writes each committed event's JSON line."""
+    def __init__(self, settings: Settings, *, event_lines: EventLines | None = None) -> None:
+        """``event_lines``: where the store writes each committed event's line, and how."""
         self.settings = settings
         self.event_lines = event_lines
         self.bus = Bus()
@@ -110,17 +111,18 @@ class Monitor:
         else:
             self.token = settings.token or load_or_create_token(settings.data_dir)
         try:
-            # A file-backed store classifies and writes in a child process, on
-            # the second core: this process's core is for receiving requests.
-            self.store = await asyncio.to_thread(
-                Store,
-                settings.db_path,
-                writer="process" if settings.db_path is not None else "thread",
-                lines=self.event_lines,
-            )
+            # The store classifies and writes in a child process, on the second
+            # core: this process's core is for receiving requests.
+            if settings.db_path is None:  # --ephemeral
+                self.store = await asyncio.to_thread(Store.temporary, lines=self.event_lines)
+            else:
+                self.store = await asyncio.to_thread(
+                    Store, settings.db_path, lines=self.event_lines
+                )
         except Exception as exc:
+            where = settings.db_path or "a temporary directory (--ephemeral)"
             raise MonitorError(
-                f"Cannot open the event store at {settings.db_path} ({exc}); "
+                f"Cannot open the event store at {where} ({exc}); "
                 "pass --db with a writable path or use --ephemeral."
             ) from exc
         counts = await asyncio.to_thread(self.store.counts)
@@ -147,12 +149,20 @@ class Monitor:
         self._server = make_server(app, header_timeout=settings.header_timeout)
         self._serve_task = asyncio.create_task(self._serve(sock), name="tavus-monitor-server")
         await self._wait_listening()
-        if settings.db_path is not None:
-            self._store_watch = asyncio.create_task(
-                self._watch_store(self.store), name="tavus-monitor-store-watch"
+        self._store_watch = asyncio.create_task(
+            self._watch_store(self.store), name="tavus-monitor-store-watch"
+        )
+        if settings.db_path is None:
+            self._status(
+                f"Storing events in {self.store.path}, a temporary file deleted when the "
+                "monitor stops (--ephemeral: nothing is kept after exit).",
+                topic="store",
             )
-        where = settings.db_path or "memory (--ephemeral: nothing is kept after exit)"
-        self._status(f"Storing events in {where} ({counts.events} stored so far).", topic="store")
+        else:
+            self._status(
+                f"Storing events in {self.store.path} ({counts.events} stored so far).",
+                topic="store",
+            )
         self._status(f"Listening on {self.base_url}", topic="server")
         self._status(f"Local URL: {self.local_url}", topic="local-url")
         if settings.tunnel_wanted:

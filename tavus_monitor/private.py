@@ -6,7 +6,8 @@ transcripts; ``clipboard.txt`` holds whatever was copied last (the callback
 URL, a raw payload). So the data directory is 0700 and each file 0600,
 whatever the umask, and files left 0644 by an older version are tightened on
 start. SQLite gives its ``-wal`` and ``-shm`` files the mode of the database
-file, so creating that one 0600 covers all three.
+file, so creating that one 0600 covers all three. An ``--ephemeral`` store
+holds the same, in a temporary directory that is 0700 too.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import io
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 PRIVATE_DIR = 0o700
@@ -37,6 +39,13 @@ def private_dir(path: Path) -> Path:
         special = path.resolve() in (Path.home().resolve(), Path(path.resolve().anchor))
         if shared and ours and not special:
             path.chmod(PRIVATE_DIR)
+    return path
+
+
+def private_temporary_dir(prefix: str = "tavus-monitor-") -> Path:
+    """A new directory in the system's temporary directory, usable by its owner only (0700)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(PRIVATE_DIR)  # mkdtemp asks for 0700, but the umask could take more away
     return path
 
 

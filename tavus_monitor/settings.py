@@ -64,7 +64,7 @@ class Settings:
 
     @property
     def db_path(self) -> Path | None:
-        """The SQLite file, or None for an in-memory store."""
+        """The SQLite file, or None for ``--ephemeral`` (the store makes a temporary one)."""
         if self.ephemeral:
             return None
         return self.db if self.db is not None else self.data_dir / "events.db"

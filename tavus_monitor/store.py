@@ -1,19 +1,23 @@
 """The SQLite event store: every delivery, byte-exact, committed before it is acknowledged.
 
-One writer owns the only write connection and commits in groups: it takes
-every job that is waiting, writes them in one transaction, commits, and only
-then resolves their futures. The server answers 200 after that future
-resolves, so "acknowledged" means "in the WAL", which survives ``kill -9``.
-The writer is a thread here, or (``writer="process"``, what the monitor uses
-for a file) a child process fed by the event loop; see :mod:`tavus_monitor.writer`.
-The event loop never waits on SQLite; readers use their own connection and
-WAL lets them run beside the writer.
+One writer, a child process, owns the only write connection and commits in
+groups: it takes every job that is waiting, writes them in one transaction,
+commits, and only then is each job's future resolved. The server answers 200
+after that future resolves, so "acknowledged" means "in the WAL", which
+survives ``kill -9``. The monitor and the tests write the same way: through
+:meth:`Store._queue` to :class:`~tavus_monitor.writerprocess.ProcessWriter`
+(why a process, measured against a thread, is told there). The event loop
+never waits on SQLite; readers use their own connection and WAL lets them run
+beside the writer. ``--ephemeral`` is a store like any other, in a private
+temporary directory that closing it deletes (:meth:`Store.temporary`).
 
-JSON lines (headless mode) are printed here, in this process, from each
-batch's reply: this is the one place that knows how far the stream got, so
-when a writer process dies after committing a batch it never answered, those
-events are read back and printed too (they were committed; their senders get
-503 and the redelivery is marked a duplicate).
+Storage renders no output. A store given :class:`EventLines` (headless mode
+gives it the JSON lines of :mod:`tavus_monitor.jsonlines`) writes each
+committed event's line, rendered by the writer process, from each batch's
+reply: this is the one place that knows how far the stream got, so when a
+writer process dies after committing a batch it never answered, those events
+are read back, rendered here and written too (they were committed; their
+senders get 503 and the redelivery is marked a duplicate).
 
 If the file is deleted or replaced under the running monitor, the writer
 notices at its next batch and :meth:`Store.check_file` within
@@ -29,15 +33,14 @@ import contextlib
 import functools
 import json
 import logging
-import queue
+import shutil
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar, overload
 
 from .events import (
     Classification,
@@ -49,31 +52,23 @@ from .events import (
     StoreFileLost,
     row_fields,
 )
-from .jsonlines import event_line
+from .private import private_temporary_dir
 from .storefile import (
     SCHEMA_VERSION,
     FileIdentity,
     connect,
     lost_file_notice,
-    migrate,
     open_for_writing,
 )
-from .writer import (
-    EventJob,
-    Job,
-    ProcessWriter,
-    RejectionJob,
-    SQLiteWriter,
-    WriterGone,
-    WriterKind,
-    Written,
-)
+from .writer import EventJob, Job, RejectionJob, Render, Written
+from .writerprocess import ProcessWriter, WriterGone
 
 __all__ = [
     "SCHEMA_VERSION",
     "ConversationRow",
     "Counts",
     "Delivery",
+    "EventLines",
     "EventQuery",
     "ReadOnlyStore",
     "Rejection",
@@ -85,8 +80,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-GROUP_COMMIT_MAX = 512
-"""Most jobs written in one transaction; enough to amortise a commit under a burst."""
 EARLY_SEND = 4
 """Jobs after which a loop iteration's batch goes to the writer process at once.
 
@@ -160,6 +153,15 @@ class ConversationRow:
     last_received_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class ConversationEvents:
+    """A conversation and its events (see :meth:`StoreReader.conversations_with_events`)."""
+
+    conversation: ConversationRow
+    events: tuple[EventRow | Event, ...]
+    """Oldest first; rows, except the types asked for whole."""
+
+
 @dataclass(slots=True)
 class _Job:
     job: Job
@@ -194,23 +196,6 @@ def _settle(
             future.set_exception(outcome)
         else:
             future.set_result(outcome)
-
-
-class _LockedWriter(SQLiteWriter):
-    """The in-process writer, holding ``lock`` around each batch (see ``Store._write_lock``)."""
-
-    def __init__(
-        self,
-        connection: sqlite3.Connection,
-        lock: contextlib.AbstractContextManager[Any],
-        **options: Any,
-    ) -> None:
-        super().__init__(connection, **options)
-        self.lock = lock
-
-    def write(self, jobs: Sequence[Job]) -> Written:
-        with self.lock:
-            return super().write(jobs)
 
 
 NoticeListener = Callable[[str], None]
@@ -268,15 +253,62 @@ class StoreReader:
         )
         return [ConversationRow(*row) for row in rows]
 
-    def jobs(self, limit: int = 500) -> list[EventRow]:
-        """The latest callback of each replica training and video generation, newest first."""
+    def conversations_with_events(
+        self, limit: int = 200, *, events_each: int = 1000, bodies_of: Iterable[str] = ()
+    ) -> list[ConversationEvents]:
+        """The ``limit`` most recently active conversations with their events, in one query.
+
+        What a list of conversations shows (each one's lifecycle) used to cost two
+        queries per conversation. Events come as rows, without bodies (a transcript
+        can be megabytes), except those whose type is in ``bodies_of``: the few
+        whose payload the list reads (a shutdown's reason) come whole. At most the
+        newest ``events_each`` of a conversation are read, so one flooded id cannot
+        make the list read everything.
+        """
+        types = tuple(bodies_of)
+        marks = ", ".join("?" * len(types)) or "NULL"
         rows = self._read(
-            f"SELECT {_ROW_COLUMNS} FROM events WHERE id IN ("
+            "WITH recent AS ("
+            " SELECT conversation_id AS cid, count(*) AS n, min(id) AS first_id,"
+            " max(id) AS last_id, min(received_at) AS first_at, max(received_at) AS last_at"
+            " FROM events WHERE conversation_id IS NOT NULL"
+            " GROUP BY conversation_id ORDER BY max(id) DESC LIMIT ?"
+            "), picked AS ("
+            " SELECT recent.*, events.id AS event_id,"
+            " row_number() OVER (PARTITION BY cid ORDER BY events.id DESC) AS newest"
+            " FROM recent JOIN events ON events.conversation_id = cid"
+            ")"
+            f" SELECT cid, n, first_id, last_id, first_at, last_at, {_ROW_COLUMNS},"
+            f" event_type IN ({marks}),"
+            f" CASE WHEN event_type IN ({marks}) THEN body END,"
+            " headers, remote_addr, path, body_sha256"
+            " FROM picked JOIN events ON events.id = event_id"
+            " WHERE newest <= ? ORDER BY last_id DESC, events.id",
+            [limit, *types, *types, events_each],
+        )
+        grouped: dict[str, tuple[ConversationRow, list[EventRow | Event]]] = {}
+        for row in rows:
+            conversation = ConversationRow(*row[:6])
+            _, events = grouped.setdefault(conversation.conversation_id, (conversation, []))
+            fields, whole, rest = row[6:18], row[18], row[19:]
+            events.append(_event_from_row(fields + rest) if whole else _row_from_row(fields))
+        return [
+            ConversationEvents(conversation, tuple(events))
+            for conversation, events in grouped.values()
+        ]
+
+    def jobs(self, limit: int = 500) -> list[Event]:
+        """The latest callback of each replica training and video generation, newest first.
+
+        Whole events, in one query: a job's name, progress and links are in its payload.
+        """
+        rows = self._read(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE id IN ("
             "SELECT max(id) FROM events WHERE family IN ('replica', 'video') "
             "GROUP BY family, subject_id) ORDER BY id DESC LIMIT ?",
             (limit,),
         )
-        return [_row_from_row(row) for row in rows]
+        return [_event_from_row(row) for row in rows]
 
     def after(self, event_id: int, limit: int = 1000) -> list[Event]:
         """Events newer than ``event_id``, oldest first (for catching up)."""
@@ -313,84 +345,98 @@ class StoreReader:
         return [Rejection(*row) for row in self._read(sql, params)]
 
 
+@dataclass(frozen=True, slots=True)
+class EventLines:
+    """Where a store writes each committed event as one line, and how one is rendered.
+
+    The store only writes what it is given; the format is its caller's (headless
+    mode gives :func:`tavus_monitor.jsonlines.event_line`). ``render`` runs in
+    the writer process, on the second core, which imports it by name, so it must
+    be a module-level function of this package (checked when the store opens).
+    This process renders only the events a writer process committed but died
+    before answering.
+    """
+
+    sink: TextIO
+    render: Render
+
+
+_T = TypeVar("_T")
+_Future = asyncio.Future[_T] | concurrent.futures.Future[_T]
+
+
 class Store(StoreReader):
-    """Event store over one SQLite file (or shared in-memory database)."""
+    """The event store over one SQLite file, written by its writer process.
+
+    Every job (a delivery, a refused request) takes one path, :meth:`_queue`:
+    into the batch of the event loop that drives the writer process
+    (:class:`~tavus_monitor.writerprocess.ProcessWriter`), which sends each
+    loop iteration's batch to the child and settles the jobs' futures when it
+    answers. That loop is the first one a job is queued from with
+    :meth:`append` or :meth:`reject` (the server's, in the monitor). A store
+    first written with :meth:`submit`, by code that runs no event loop (a tool,
+    a test), has its writer run a loop of its own on a thread to drive it.
+    """
+
+    path: Path
 
     def __init__(
         self,
-        path: Path | None,
+        path: Path,
         *,
         synchronous: str = "NORMAL",
-        writer: WriterKind = "thread",
-        lines: TextIO | None = None,
+        lines: EventLines | None = None,
     ) -> None:
-        """Open (creating or migrating) the store. ``path=None`` keeps it in memory.
+        """Open (creating or migrating) the store file and start its writer process.
 
-        ``writer="process"`` classifies and writes in a child process (see
-        :mod:`tavus_monitor.writer`); an in-memory store always writes here.
-        With ``lines``, each committed event's JSON line is written to it, in id
-        order and before the delivery is acknowledged.
+        With ``lines``, each committed event's line is written to ``lines.sink``,
+        in id order and before the delivery is acknowledged.
         """
         self.path = path
-        self._identity: FileIdentity | None = None
+        # Opened here first, so a file that cannot be a store (a newer schema, no
+        # permission) is refused at once with a sentence, before any child starts.
+        connection, identity = open_for_writing(path, synchronous=synchronous)
+        connection.close()
+        self._identity: FileIdentity | None = identity
         """The file this process last saw at ``path`` (made again if it goes)."""
-        if path is None:
-            self._target = f"file:tavus-monitor-{uuid.uuid4().hex}?mode=memory&cache=shared"
-            self._uri = True
-            self._writer_db = connect(self._target, uri=True)
-            self._writer_db.execute(f"PRAGMA synchronous = {synchronous}")
-            try:
-                migrate(self._writer_db, "the in-memory store")
-            except BaseException:
-                self._writer_db.close()
-                raise
-        else:
-            self._target = str(path)
-            self._uri = False
-            self._writer_db, self._identity = open_for_writing(path, synchronous=synchronous)
         self._synchronous = synchronous
-        self._reader_db = connect(self._target, uri=self._uri)
+        self._reader_db = connect(path)
         self._reader_lock = threading.Lock()
-        # A shared-cache in-memory database has table locks that fail at once
-        # (SQLITE_LOCKED, no busy timeout) when a read overlaps a write, so the
-        # writer takes the reader lock around each transaction there.
-        self._write_lock: contextlib.AbstractContextManager[Any] = (
-            self._reader_lock if path is None else contextlib.nullcontext()
-        )
+        self._closed = False
         self._lines = lines
         self._streamed_through = self._newest_id()
-        """The newest event id whose JSON line was written to ``lines``."""
+        """The newest event id whose line was written to ``lines``."""
         self._notice_listeners: list[NoticeListener] = []
-        self._local_writer: SQLiteWriter | None = None
-        self._process_writer: ProcessWriter | None = None
-        if writer == "process" and path is not None:
-            self._writer_db.close()
-            self._process_writer = ProcessWriter(
-                path, synchronous=synchronous, render_lines=lines is not None
-            )
-        else:
-            self._local_writer = _LockedWriter(
-                self._writer_db,
-                self._write_lock,
-                render_lines=lines is not None,
-                path=path,
-                identity=self._identity,
-                synchronous=synchronous,
-            )
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._outbox: list[_Job] = []
-        """Jobs queued on the event loop in this iteration, not yet given to the writer."""
         self._commit_listeners: list[CommitListener] = []
         self._loop_listeners: dict[asyncio.AbstractEventLoop, list[CommitListener]] = {}
-        self._closed = False
-        self._loop: asyncio.AbstractEventLoop | None = None
-        """The loop that queued the first job (a process writer is driven from it)."""
-        self._writer: threading.Thread | None = None
-        if self._local_writer is not None:
-            self._writer = threading.Thread(
-                target=self._write_loop, name="store-writer", daemon=True
+        self._outbox: list[_Job] = []
+        """Jobs queued on the driving loop in this iteration, not yet given to the writer."""
+        self._temporary: Path | None = None
+        """The directory :meth:`close` deletes (:meth:`temporary`)."""
+        try:
+            self._writer = ProcessWriter(
+                path, synchronous=synchronous, render=lines.render if lines else None
             )
-            self._writer.start()
+        except BaseException:
+            self._reader_db.close()
+            raise
+
+    @classmethod
+    def temporary(cls, *, synchronous: str = "NORMAL", lines: EventLines | None = None) -> Store:
+        """A store in a new private (0700) temporary directory, which :meth:`close` deletes.
+
+        What ``--ephemeral`` keeps events in: written and read like any store,
+        gone when the monitor stops (a monitor killed with ``kill -9`` leaves the
+        directory behind in the system's temporary directory).
+        """
+        directory = private_temporary_dir()
+        try:
+            store = cls(directory / "events.db", synchronous=synchronous, lines=lines)
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        store._temporary = directory
+        return store
 
     # ------------------------------------------------------------ lifecycle
 
@@ -416,7 +462,7 @@ class Store(StoreReader):
         The writer checks before and after every batch; this is for the idle
         times between, so the user hears of it within seconds. Any thread.
         """
-        if self.path is None or self._closed:
+        if self._closed:
             return True
         if FileIdentity.of(self.path) == self._identity:
             return True
@@ -438,21 +484,21 @@ class Store(StoreReader):
             if self._closed:
                 return
             self._reader_db.close()
-            self._reader_db = connect(self._target, uri=self._uri)
+            self._reader_db = connect(self.path)
 
     @property
     def writer_pid(self) -> int | None:
-        """The writer process's id (None when writes happen on a thread here)."""
-        return self._process_writer.pid if self._process_writer is not None else None
+        """The writer process's id (None between a child's death and the next batch)."""
+        return self._writer.pid
 
     def on_commit(
         self, listener: CommitListener, *, loop: asyncio.AbstractEventLoop | None = None
     ) -> None:
         """Call ``listener`` after each commit, in id order.
 
-        From the thread that finishes the batch (the writer thread, or the loop
-        that drives a writer process), or with ``loop`` on that event loop, in the
-        same callback that answers the loop's waiting deliveries (one wake-up per batch).
+        On the loop that drives the writer process (see the class notes), or
+        with ``loop`` on that event loop, in the same callback that answers the
+        loop's waiting deliveries (one wake-up per batch).
         """
         if loop is None:
             self._commit_listeners.append(listener)
@@ -460,25 +506,24 @@ class Store(StoreReader):
             self._loop_listeners.setdefault(loop, []).append(listener)
 
     def close(self) -> None:
-        """Finish every queued write, then close. Safe to call twice."""
+        """Finish every queued write, stop the writer process, then close. Safe to call twice.
+
+        A :meth:`temporary` store's directory is deleted, file and all.
+        """
         if self._closed:
             return
         self._closed = True
-        loop = self._loop
-        if self._outbox and loop is not None and asyncio._get_running_loop() is not loop:
+        loop = self._writer.loop
+        if loop is not None and asyncio._get_running_loop() is not loop:
             with contextlib.suppress(RuntimeError):  # the outbox belongs to the loop's thread
                 loop.call_soon_threadsafe(self._flush_outbox)
         else:
             self._flush_outbox()
-        if self._process_writer is not None:
-            self._process_writer.close()
-        if self._writer is not None:
-            self._jobs.put(None)
-            self._writer.join()
-        if self._local_writer is not None:
-            self._local_writer.close()
+        self._writer.close()
         with self._reader_lock:
             self._reader_db.close()
+        if self._temporary is not None:
+            shutil.rmtree(self._temporary, ignore_errors=True)
 
     def __enter__(self) -> Store:
         return self
@@ -491,21 +536,27 @@ class Store(StoreReader):
     def submit(
         self, delivery: Delivery, classification: Classification | None = None
     ) -> concurrent.futures.Future[Event]:
-        """Queue a delivery; the future resolves to its Event once committed.
+        """Queue a delivery from any thread; the future resolves to its Event once committed.
 
-        Without ``classification`` the writer classifies the body.
+        For code that runs no event loop (tools, tests). Without
+        ``classification`` the writer classifies the body. On the loop that
+        drives the store, await :meth:`append` instead: waiting there on this
+        future would stop the loop that has to answer it.
         """
-        return self._submit(EventJob(delivery, classification))
+        future: concurrent.futures.Future[Event] = concurrent.futures.Future()
+        self._queue(EventJob(delivery, classification), future)
+        return future
 
     async def append(
         self, delivery: Delivery, classification: Classification | None = None
     ) -> Event:
         """Store a delivery and return its Event once it is committed.
 
-        Without ``classification`` the writer classifies the body, off the event loop.
+        Without ``classification`` the writer classifies the body, in its own process.
         """
-        event: Event = await self._submit_async(EventJob(delivery, classification))
-        return event
+        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self._queue(EventJob(delivery, classification), future)
+        return await future
 
     async def reject(
         self,
@@ -519,57 +570,57 @@ class Store(StoreReader):
     ) -> Rejection:
         """Keep a line about a refused request (its body is not kept)."""
         job = RejectionJob(time.time(), method, path, remote_addr, size, status, reason)
-        rejection: Rejection = await self._submit_async(job)
-        return rejection
+        future: asyncio.Future[Rejection] = asyncio.get_running_loop().create_future()
+        self._queue(job, future)
+        return await future
 
-    def _submit(self, job: Job) -> concurrent.futures.Future[Any]:
+    @overload
+    def _queue(self, job: EventJob, future: _Future[Event]) -> None: ...
+    @overload
+    def _queue(self, job: RejectionJob, future: _Future[Rejection]) -> None: ...
+    def _queue(self, job: Job, future: _Future[Any]) -> None:
+        """Hand ``job`` to the writer; ``future`` gets its outcome. The one way a job gets there.
+
+        On the loop that drives the writer process the job joins this
+        iteration's batch at once; from any other thread or loop it is handed
+        to that loop first. An asyncio ``future`` is settled on its own loop.
+        """
         if self._closed:
             raise StoreError("the store is closed")
-        if self._process_writer is not None:
-            # The child's pipes belong to the loop that drives them.
-            if self._loop is None:
-                raise StoreError("a store with a writer process takes writes on its event loop")
-            return asyncio.run_coroutine_threadsafe(self._queue_async(job), self._loop)
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._jobs.put(_Job(job, future))
-        return future
+        loop = future.get_loop() if isinstance(future, asyncio.Future) else None
+        queued = _Job(job, future, loop)
+        driver = self._writer.loop or self._writer.driving_loop(loop)
+        if asyncio._get_running_loop() is driver:
+            self._batch(queued)
+            return
+        try:
+            driver.call_soon_threadsafe(self._batch, queued)
+        except RuntimeError:
+            raise StoreError("the event loop that drove the store's writer is closed") from None
 
-    async def _queue_async(self, job: Job) -> Any:
-        return await self._submit_async(job)
-
-    def _submit_async(self, job: Job) -> asyncio.Future[Any]:
-        """Queue a job from the event loop; the future is settled on the loop."""
-        if self._closed:
-            raise StoreError("the store is closed")
-        loop = asyncio.get_running_loop()
-        if self._loop is None:
-            self._loop = loop
-        future = loop.create_future()
+    def _batch(self, queued: _Job) -> None:
+        """On the driving loop: add a job to this iteration's batch."""
         if not self._outbox:
             # Hand the jobs of this loop iteration to the writer together, after
             # every ready handler has run: one wake-up and one full batch, instead
             # of a wake-up (and a GIL hand-off) per request.
-            loop.call_soon(self._flush_outbox)
-        self._outbox.append(_Job(job, future, loop))
-        if self._process_writer is not None and len(self._outbox) >= EARLY_SEND:
+            asyncio.get_running_loop().call_soon(self._flush_outbox)
+        self._outbox.append(queued)
+        if len(self._outbox) >= EARLY_SEND:
             self._flush_outbox()  # the next job schedules the iteration's last flush
-        return future
 
     def _flush_outbox(self) -> None:
         jobs, self._outbox = self._outbox, []
         if not jobs:
             return
-        if self._process_writer is not None:
-            try:
-                self._process_writer.send(
-                    [queued.job for queued in jobs], functools.partial(self._finish, jobs)
-                )
-            except Exception:  # no writer process could be started (out of processes, files)
-                log.exception("the store writer process could not take %d deliveries", len(jobs))
-                self._resolve(jobs, [StoreError("the delivery could not be stored")] * len(jobs))
-            return
-        for job in jobs:
-            self._jobs.put(job)
+        try:
+            done = functools.partial(self._finish, jobs)
+            self._writer.send([queued.job for queued in jobs], done)
+        except StoreError as exc:  # the writer is closing
+            self._resolve(jobs, [exc] * len(jobs))
+        except Exception:  # no writer process could be started (out of processes, files)
+            log.exception("the store writer process could not take %d deliveries", len(jobs))
+            self._resolve(jobs, [StoreError("the delivery could not be stored")] * len(jobs))
 
     def _resolve(
         self,
@@ -600,31 +651,8 @@ class Store(StoreReader):
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
                 loop.call_soon_threadsafe(_settle, pairs, listeners, events, rejections)
 
-    def _write_loop(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._jobs.get()
-            if first is None:
-                break
-            batch = [first]
-            while len(batch) < GROUP_COMMIT_MAX:
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stopping = True
-                    break
-                batch.append(job)
-            assert self._local_writer is not None
-            try:
-                self._finish(batch, self._local_writer.write([queued.job for queued in batch]))
-            except Exception:  # a bug, not a refusal (SQLite's are outcomes): keep serving
-                log.exception("the store writer failed on a batch")
-                self._resolve(batch, [StoreError("the delivery could not be stored")] * len(batch))
-
     def _finish(self, batch: list[_Job], written: Written | WriterGone) -> None:
-        """A batch came back from the writer: print its lines, tell listeners, answer."""
+        """A batch came back from the writer: write its lines, tell listeners, answer."""
         if isinstance(written, WriterGone):
             log.error("%s; %d deliveries not stored (answered 503)", written, len(batch))
             self._stream_unanswered()
@@ -652,7 +680,6 @@ class Store(StoreReader):
         A notice this process already gave (:meth:`check_file` got there first)
         is not repeated, unless it cost deliveries.
         """
-        assert self.path is not None
         current = FileIdentity.of(self.path)
         known = current is not None and current == self._identity
         self._identity = current
@@ -665,29 +692,31 @@ class Store(StoreReader):
                 self._notice(text)
 
     def _stream_unanswered(self) -> None:
-        """Print the lines of events a dead writer process committed but never answered.
+        """Write the lines of events a dead writer process committed but never answered.
 
         Their senders get 503 (and Tavus sends them again, stored as duplicates),
-        but they are in the store, so they belong in the stream.
+        but they are in the store, so they belong in the stream. They are
+        rendered here, with the renderer the writer process was given.
         """
         if self._lines is None:
             return
+        render = self._lines.render
         try:
             while missing := self.after(self._streamed_through, limit=500):
-                self._emit("".join(event_line(event) + "\n" for event in missing))
+                self._emit("".join(render(event) + "\n" for event in missing))
                 self._streamed_through = missing[-1].id
         except (StoreError, sqlite3.Error):
             log.exception("could not read back the events a stopped writer committed")
 
     def _emit(self, lines: str) -> None:
-        """Write committed events' JSON lines; a closed reader (``| head``) stops them."""
+        """Write committed events' lines; a closed reader (``| head``) stops them."""
         if self._lines is None:
             return
         try:
-            self._lines.write(lines)
-            self._lines.flush()
+            self._lines.sink.write(lines)
+            self._lines.sink.flush()
         except (OSError, ValueError) as exc:
-            log.warning("JSON lines output closed (%s); events are still stored", exc)
+            log.warning("event lines output closed (%s); events are still stored", exc)
             self._lines = None
 
 

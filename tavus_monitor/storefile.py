@@ -1,15 +1,16 @@
 """The event store's file: its schema, how a writer opens it, and whether it is still there.
 
-Both writers (the thread in :mod:`tavus_monitor.store`, the child process in
-:mod:`tavus_monitor.writer`) open the file through :func:`open_for_writing`, so
-a file that has to be made again (deleted under a running monitor) gets the
-same schema, mode and pragmas as one made at start.
+The store (:mod:`tavus_monitor.store`, which opens the file first, and again
+when it was deleted while idle) and its writer process
+(:mod:`tavus_monitor.writer`) open it through :func:`open_for_writing`, so a
+file that has to be made again (deleted under a running monitor) gets the same
+schema, mode and pragmas as one made at start.
 
 SQLite keeps writing into a file that was deleted or replaced while open (its
 descriptor still points at the old inode) and reports success, so a monitor
 would acknowledge deliveries into a file that is gone at exit. A
 :class:`FileIdentity` taken at open and compared around every write is how
-the writers notice (one ``stat`` each time: about 2 µs).
+the writer notices (one ``stat`` each time: about 2 µs).
 """
 
 from __future__ import annotations

@@ -416,8 +416,8 @@ def documented_keys() -> list[str]:
 
 
 @pytest.fixture
-def memory() -> Iterator[Store]:
-    with Store(None) as store:
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store(tmp_path / "events.db") as store:
         yield store
 
 
@@ -425,11 +425,11 @@ def stored(store: Store, body: bytes, received_at: float = 1_752_216_517.25) -> 
     return store.submit(Delivery(body=body, received_at=received_at)).result(timeout=30)
 
 
-def test_event_line_keys_and_values(memory: Store) -> None:
+def test_event_line_keys_and_values(store: Store) -> None:
     body = samples.render_many(["system.shutdown"], conversation_id="cJ", webhook_url=HOOK_URL)[
         0
     ].body
-    event = stored(memory, body)
+    event = stored(store, body)
     line = event_line(event)
 
     assert "\n" not in line
@@ -475,16 +475,16 @@ def test_received_at_is_iso_utc_milliseconds_as_datetime_writes_it(epoch: float)
     assert jsonlines.iso_time(epoch) == expected.replace("+00:00", "Z")
 
 
-def test_event_line_duplicate(memory: Store) -> None:
-    first = stored(memory, b'{"replica_id": "r1", "status": "ready"}')
-    again = stored(memory, b'{"replica_id": "r1", "status": "ready"}')
+def test_event_line_duplicate(store: Store) -> None:
+    first = stored(store, b'{"replica_id": "r1", "status": "ready"}')
+    again = stored(store, b'{"replica_id": "r1", "status": "ready"}')
     assert json.loads(event_line(again))["duplicate_of"] == first.id
     assert json.loads(event_line(first))["subject_id"] == "r1"
 
 
-def test_event_line_malformed_text_body(memory: Store) -> None:
+def test_event_line_malformed_text_body(store: Store) -> None:
     body = b'{"event_type": "system.shutdown", "properties": {'
-    record = json.loads(event_line(stored(memory, body)))
+    record = json.loads(event_line(stored(store, body)))
 
     assert record["family"] == "malformed"
     assert record["payload"] is None
@@ -493,30 +493,30 @@ def test_event_line_malformed_text_body(memory: Store) -> None:
     assert "body_base64" not in record
 
 
-def test_event_line_malformed_binary_body(memory: Store) -> None:
+def test_event_line_malformed_binary_body(store: Store) -> None:
     body = b"\xff\xfe\x00binary\x9b"
-    record = json.loads(event_line(stored(memory, body)))
+    record = json.loads(event_line(stored(store, body)))
 
     assert record["payload"] is None
     assert "body" not in record
     assert base64.b64decode(record["body_base64"]) == body
 
 
-def test_event_line_json_that_is_not_an_object(memory: Store) -> None:
-    record = json.loads(event_line(stored(memory, b"[1, 2]")))
+def test_event_line_json_that_is_not_an_object(store: Store) -> None:
+    record = json.loads(event_line(stored(store, b"[1, 2]")))
     assert record["family"] == "malformed"
     assert record["payload"] == [1, 2]
     assert "body" not in record
 
 
-def test_event_line_escapes_terminal_controls_but_round_trips(memory: Store) -> None:
+def test_event_line_escapes_terminal_controls_but_round_trips(store: Store) -> None:
     text = f"ok {TERMINAL_ACTIVE} esc\x1b[31m red \u00e9\U0001f642"
     payload = {
         "conversation_id": "c1",
         "event_type": "conversation.guardrail.triggered",
         "properties": {"guardrail": text, "reason": text, text: [text]},
     }
-    line = event_line(stored(memory, json.dumps(payload, ensure_ascii=False).encode()))
+    line = event_line(stored(store, json.dumps(payload, ensure_ascii=False).encode()))
 
     for char in TERMINAL_ACTIVE + "\x1b":
         assert char not in line, f"raw U+{ord(char):04X} in the line"
@@ -526,19 +526,19 @@ def test_event_line_escapes_terminal_controls_but_round_trips(memory: Store) -> 
     assert record["payload"]["properties"][text] == [text]
 
 
-def test_event_line_escapes_controls_in_raw_bodies(memory: Store) -> None:
+def test_event_line_escapes_controls_in_raw_bodies(store: Store) -> None:
     body = "not json \u202e\x9b\x1b[2J".encode()
-    line = event_line(stored(memory, body))
+    line = event_line(stored(store, body))
     assert "\u202e" not in line
     assert "\x9b" not in line
     assert "\x1b" not in line
     assert json.loads(line)["body"] == body.decode()
 
 
-def test_event_line_of_a_deeply_nested_payload(memory: Store) -> None:
+def test_event_line_of_a_deeply_nested_payload(store: Store) -> None:
     depth = 900
     body = b'{"conversation_id": "c1", "x": ' + b"[" * depth + b"]" * depth + b"}"
-    event = stored(memory, body)
+    event = stored(store, body)
     record = json.loads(event_line(event))
     assert record["id"] == event.id
 

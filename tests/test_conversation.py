@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -21,8 +22,8 @@ CONVERSATION = "c0ffee000001"
 
 
 @pytest.fixture
-def store() -> Iterator[Store]:
-    with Store(None) as opened:
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store(tmp_path / "events.db") as opened:
         yield opened
 
 

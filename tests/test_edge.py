@@ -550,7 +550,7 @@ async def test_refusals_are_answered_when_the_writer_process_is_gone(
             def cannot_start(*args: object, **kwargs: object) -> None:
                 raise OSError(11, "Resource temporarily unavailable")
 
-            monkeypatch.setattr("tavus_monitor.writer.subprocess.Popen", cannot_start)
+            monkeypatch.setattr("tavus_monitor.writerprocess.subprocess.Popen", cannot_start)
             statuses = [
                 (await client.post("/webhook/guessed-token-123", content=b"{}")).status_code,
                 (await client.get(WEBHOOK)).status_code,

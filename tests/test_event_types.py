@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tavus_monitor import event_types, samples
+from tavus_monitor.conversation import build_conversation
 from tavus_monitor.event_types import (
     ENVELOPE_FAMILIES,
     FALLBACKS,
@@ -134,6 +135,55 @@ def test_every_stage_is_made_of_registered_types() -> None:
     for stage in STAGES:
         assert event_types.stage_types(stage), f"stage {stage.name!r} has no type"
     assert len({stage.name for stage in STAGES}) == len(STAGES)
+
+
+def result_types_of(section: event_types.LifecycleStage | Family) -> list[str]:
+    """The registered types a result section stands for, in registry order."""
+    if isinstance(section, Family):
+        return [name for name, entry in REGISTRY.items() if entry.family is section]
+    return [name for name in REGISTRY if name in event_types.stage_types(section)]
+
+
+def test_the_transcripts_results_are_the_registrys_result_types_in_its_order() -> None:
+    """The transcripts pane lists ``view.results``: what the registry says, not a hand list."""
+    conversation_types = [name for name, e in REGISTRY.items() if e.family in ENVELOPE_FAMILIES]
+    bodies = samples.render_many(conversation_types, conversation_id="cresults0001")
+    events = [event_of(rendered.body, event_id=n) for n, rendered in enumerate(bodies, 1)]
+    view = build_conversation("cresults0001", events)
+    shown = [event.event_type for event in view.results]
+    assert shown == [name for section in event_types.RESULTS for name in result_types_of(section)]
+    # What the pane has always listed, in the order it has always listed it.
+    assert shown == [
+        "application.recording_ready",
+        "application.recording_copy_failed",
+        "application.perception_analysis",
+        "application.perception_unavailable",
+        "conversation.objective.completed",
+        "conversation.guardrail.triggered",
+        "application.post_call_action_executed",
+    ]
+    # The call itself is the header and the turns, not a result.
+    for stage in (event_types.JOINED, event_types.SHUTDOWN, event_types.TRANSCRIPT):
+        assert not event_types.stage_types(stage) & set(shown)
+
+
+def test_results_list_a_stage_that_counts_each_and_the_others_once() -> None:
+    bodies = samples.render_many(
+        [
+            "application.recording_ready",
+            "application.post_call_action_executed",
+            "application.post_call_action_executed",
+            "conversation.objective.completed",
+            "conversation.objective.completed",
+        ],
+        conversation_id="cresults0002",
+    )
+    events = [event_of(bodies[0].body, event_id=1)]
+    events.append(event_of(bodies[0].body, event_id=2, duplicate_of=1))  # redelivered
+    events += [event_of(rendered.body, event_id=n) for n, rendered in enumerate(bodies[1:], 3)]
+    view = build_conversation("cresults0002", events)
+    assert [event.id for event in view.results] == [1, 5, 6, 3, 4]
+    assert view.results[0] is view.recording
 
 
 # ------------------------------------------------------------------ fallbacks

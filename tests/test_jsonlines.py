@@ -94,8 +94,8 @@ def raw_body(record: dict[str, Any]) -> bytes:
 
 
 @pytest.fixture
-def memory() -> Iterator[Store]:
-    with Store(None) as store:
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store(tmp_path / "events.db") as store:
         yield store
 
 
@@ -125,8 +125,8 @@ OUT_OF_RANGE = [
 
 
 @pytest.mark.parametrize("body", OUT_OF_RANGE, ids=lambda body: body[:24].decode())
-def test_a_number_beyond_a_double_is_given_as_body_text(memory: Store, body: bytes) -> None:
-    event = stored(memory, body)
+def test_a_number_beyond_a_double_is_given_as_body_text(store: Store, body: bytes) -> None:
+    event = stored(store, body)
     line = event_line(event)
 
     assert "Infinity" not in line
@@ -142,9 +142,9 @@ def test_a_number_beyond_a_double_is_given_as_body_text(memory: Store, body: byt
 
 
 def test_the_shutdown_with_an_infinite_duration_keeps_its_classification(
-    memory: Store,
+    store: Store,
 ) -> None:
-    record = strict_record(event_line(stored(memory, OUT_OF_RANGE[-1])))
+    record = strict_record(event_line(stored(store, OUT_OF_RANGE[-1])))
     assert record["event_type"] == "system.shutdown"
     assert record["conversation_id"] == "c1"
     assert json.loads(record["body"])["properties"]["duration"] == float("inf")  # Python's reading
@@ -159,8 +159,8 @@ def test_the_shutdown_with_an_infinite_duration_keeps_its_classification(
     ],
     ids=lambda body: body[:24].decode(),
 )
-def test_numbers_a_double_holds_stay_numbers_digit_for_digit(memory: Store, body: bytes) -> None:
-    record = strict_record(event_line(stored(memory, body)))
+def test_numbers_a_double_holds_stay_numbers_digit_for_digit(store: Store, body: bytes) -> None:
+    record = strict_record(event_line(stored(store, body)))
     assert record["payload"] == json.loads(body)
     assert "note" not in record
     assert "body" not in record
@@ -192,10 +192,10 @@ def test_numbers_a_double_holds_stay_numbers_digit_for_digit(memory: Store, body
     ),
 )
 def test_a_payload_deeper_than_jq_reads_is_given_as_body_text(
-    memory: Store, levels: str, kept: bool
+    store: Store, levels: str, kept: bool
 ) -> None:
     body = b'{"conversation_id":"c1","x":' + nested(levels) + b"}"
-    line = event_line(stored(memory, body))
+    line = event_line(stored(store, body))
 
     record = strict_record(line)
     assert jq_stack(line) <= JQ_STACK_LIMIT
@@ -209,7 +209,7 @@ def test_a_payload_deeper_than_jq_reads_is_given_as_body_text(
         assert record["conversation_id"] == "c1"
 
 
-def test_a_long_transcript_is_written_in_full(memory: Store) -> None:
+def test_a_long_transcript_is_written_in_full(store: Store) -> None:
     """The fast path (the depth check that costs no walk) on a realistic long body."""
     turns = [{"role": "user", "content": f"turn {n} " * 20} for n in range(400)]
     payload = {
@@ -218,7 +218,7 @@ def test_a_long_transcript_is_written_in_full(memory: Store) -> None:
         "properties": {"transcript": turns},
     }
     body = json.dumps(payload).encode()
-    record = strict_record(event_line(stored(memory, body)))
+    record = strict_record(event_line(stored(store, body)))
     assert record["payload"] == payload
 
 
@@ -318,23 +318,23 @@ def jq_version() -> str:
 
 
 @needs_jq
-def test_jq_reads_every_line(memory: Store) -> None:
-    lines = [event_line(stored(memory, body)) for body in JQ_BODIES]
+def test_jq_reads_every_line(store: Store) -> None:
+    lines = [event_line(stored(store, body)) for body in JQ_BODIES]
     done = jq_reads("\n".join(lines) + "\n")
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.splitlines()) == len(lines)
 
 
 @needs_jq
-def test_the_depth_limit_is_jqs_own(memory: Store) -> None:
+def test_the_depth_limit_is_jqs_own(store: Store) -> None:
     """At the limit jq reads the payload itself; one level more, re-nested, it would stop."""
     if jq_version() != "jq-1.6":
         pytest.skip(f"the limit is jq 1.6's; this is {jq_version()}")
     for deepest_kept, one_more in (("[" * 254, "[" * 255), ("{" * 127, "{" * 128)):
-        kept = event_line(stored(memory, nested(deepest_kept)))
+        kept = event_line(stored(store, nested(deepest_kept)))
         assert json.loads(kept)["payload"] is not None
         assert jq_reads(kept).returncode == 0
-        too_deep = stored(memory, nested(one_more))
+        too_deep = stored(store, nested(one_more))
         assert json.loads(event_line(too_deep))["payload"] is None
         as_before = json.dumps({"id": too_deep.id, "payload": too_deep.payload})
         assert "Exceeds depth limit" in jq_reads(as_before).stderr

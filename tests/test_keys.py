@@ -7,37 +7,66 @@ bindings, the ``?`` help, the palette and the README to the one table.
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.text import Text
-from test_tui import Dashboard, conversation_bodies, running
+from test_tui import Dashboard, conversation_bodies, running, settle
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Static
 
+import tavus_monitor.tui
 from tavus_monitor.settings import Settings
 from tavus_monitor.tui.app import MonitorApp
-from tavus_monitor.tui.keys import KEYS, Scope, help_sections, markdown_table
+from tavus_monitor.tui.keys import KEYS, Scope, bindings, help_sections, markdown_table
 from tavus_monitor.tui.screens.inspector import InspectorScreen
-from tavus_monitor.tui.screens.simple import ConversationsScreen, HelpScreen
+from tavus_monitor.tui.screens.simple import (
+    ConversationsScreen,
+    HelpScreen,
+    LogScreen,
+    RejectedScreen,
+)
 from tavus_monitor.tui.widgets.jobs_pane import JobsTable
+from tavus_monitor.tui.widgets.json_lines import JsonLines
 from tavus_monitor.tui.widgets.row_list import RowList
 from tavus_monitor.tui.widgets.transcript_view import TranscriptView
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 DASHBOARD_TABLE = (Scope.APP, Scope.DASHBOARD, Scope.LISTS, Scope.TRANSCRIPTS, Scope.JOBS)
 """The scopes of the README's dashboard key table (the inspector has a table of its own)."""
+README_TABLES = (
+    DASHBOARD_TABLE,
+    (Scope.INSPECTOR, Scope.LONG_JSON),
+    (Scope.CONVERSATIONS, Scope.REJECTED_AND_LOG, Scope.HELP),
+)
+"""Every key table of the README, in its order."""
 WIDGETS: dict[Scope, type[Widget]] = {
     Scope.LISTS: RowList,
     Scope.TRANSCRIPTS: TranscriptView,
     Scope.JOBS: JobsTable,
 }
-"""Who binds the keys the table only documents."""
+"""The panes' widgets that bind their scope's keys."""
+OWNERS: dict[type[App[Any]] | type[Widget] | type[Screen[Any]], tuple[Scope, ...]] = {
+    MonitorApp: (Scope.APP, Scope.DASHBOARD),
+    RowList: (Scope.LISTS,),
+    TranscriptView: (Scope.TRANSCRIPTS,),
+    JobsTable: (Scope.JOBS,),
+    InspectorScreen: (Scope.INSPECTOR,),
+    JsonLines: (Scope.LONG_JSON,),
+    ConversationsScreen: (Scope.CONVERSATIONS,),
+    RejectedScreen: (Scope.REJECTED_AND_LOG,),
+    LogScreen: (Scope.REJECTED_AND_LOG,),
+    HelpScreen: (Scope.HELP,),
+}
+"""Every class of the dashboard that binds keys, and the scopes it binds."""
 
 
 def bound(owner: type[App[Any]] | type[Widget] | type[Screen[Any]]) -> dict[str, str]:
@@ -60,6 +89,33 @@ def test_the_readme_key_tables_are_the_key_table() -> None:
     readme = README.read_text(encoding="utf-8")
     assert markdown_table(*DASHBOARD_TABLE) in readme
     assert markdown_table(Scope.INSPECTOR) in readme
+    for scopes in README_TABLES:
+        assert markdown_table(*scopes) in readme
+    assert {scope for scopes in README_TABLES for scope in scopes} == set(Scope)
+
+
+def test_every_scope_has_owners_that_bind_exactly_its_entries() -> None:
+    for owner, scopes in OWNERS.items():
+        expected = {
+            name: key.action
+            for key in KEYS
+            if key.scope in scopes and key.action
+            for name in key.names
+        }
+        assert bound(owner) == expected, owner.__name__
+        assert bindings(*scopes) == owner.BINDINGS, owner.__name__
+    assert {scope for scopes in OWNERS.values() for scope in scopes} == set(Scope)
+
+
+def test_no_class_of_the_dashboard_binds_keys_outside_the_table() -> None:
+    """A widget or screen that writes its own ``BINDINGS`` would bypass the help and README."""
+    binders = set()
+    for module_info in pkgutil.walk_packages(tavus_monitor.tui.__path__, "tavus_monitor.tui."):
+        module = importlib.import_module(module_info.name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ == module.__name__ and "BINDINGS" in vars(cls):
+                binders.add(cls)
+    assert binders == set(OWNERS)
 
 
 def test_the_app_and_the_inspector_bind_exactly_their_entries() -> None:
@@ -179,3 +235,27 @@ async def test_the_dashboard_footer_keeps_its_keys(settings: Settings) -> None:
         footer = dash.text().splitlines()[-1]
         for label in ("Quit", "Copy URL", "Maximise", "Filter", "Conversations", "Rejected"):
             assert label in footer
+
+
+async def test_a_panes_keys_act_and_show_only_while_it_has_focus(dash: Dashboard) -> None:
+    app = dash.app
+
+    def footer() -> str:
+        return dash.text().splitlines()[-1]
+
+    assert app.focused is app.query_one("#events")
+    assert "Follow" in footer()
+    assert "Copy hosted URL" not in footer()
+    assert "Expand prompt" not in footer()
+    await dash.press("e")  # the transcript's key, not the list's: nothing happens
+    assert not dash.transcript.system_expanded
+    dash.jobs.focus()
+    await settle(dash.pilot)
+    assert "Copy hosted URL" in footer()
+    assert "Follow" not in footer()
+    dash.transcript.focus()
+    await settle(dash.pilot)
+    assert "Expand prompt" in footer()
+    assert "Copy hosted URL" not in footer()
+    await dash.press("e")
+    assert dash.transcript.system_expanded

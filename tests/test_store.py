@@ -1,4 +1,5 @@
-"""The SQLite event store, on real files in tmp_path (and the in-memory store)."""
+"""The SQLite event store, on real files in tmp_path (and ``--ephemeral``'s temporary ones),
+written by its real writer process."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import asyncio
 import concurrent.futures
 import contextlib
 import errno
+import io
 import json
 import os
 import signal
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -18,18 +21,18 @@ from typing import NoReturn
 
 import pytest
 
-from tavus_monitor import samples, writer
+from tavus_monitor import jsonlines, samples, writerprocess
 from tavus_monitor.events import Event, Family, body_digest, classify
 from tavus_monitor.store import (
     SCHEMA_VERSION,
     Delivery,
+    EventLines,
     EventQuery,
     Rejection,
     Store,
     StoreError,
 )
 from tavus_monitor.storefile import MIGRATIONS
-from tavus_monitor.writer import WriterKind
 
 JSON_HEADERS = (("content-type", "application/json"), ("user-agent", "Tavus/1.0"))
 
@@ -242,30 +245,60 @@ def test_close_finishes_queued_writes_and_is_safe_twice(db_path: Path) -> None:
     assert all(future.done() for future in futures)
     with pytest.raises(StoreError, match="closed"):
         opened.submit(Delivery(body=b"{}"))
+    # The loop the store ran to drive its writer (nothing else was running one) is gone.
+    assert not [thread for thread in threading.enumerate() if thread.name == "store-writer"]
     with Store(db_path) as reopened:
         assert reopened.counts().events == 200
 
 
-# ------------------------------------------------------------ in memory
+# ------------------------------------------------------------ lines
 
 
-def test_in_memory_store_shares_writes_with_its_reader() -> None:
-    with Store(None) as memory:
-        event = put(memory, body_for("system.shutdown"))
-        assert memory.get(event.id) == event
-        assert [e.id for e in memory.page()] == [event.id]
-        assert memory.counts().events == 1
+def test_lines_are_rendered_by_the_writer_process_and_written_in_id_order(db_path: Path) -> None:
+    sink = io.StringIO()
+    with Store(db_path, lines=EventLines(sink, jsonlines.event_line)) as store:
+        events = [put(store, numbered(n)) for n in range(3)]
+        assert sink.getvalue().splitlines() == [jsonlines.event_line(e) for e in events]
 
 
-def test_in_memory_stores_are_separate() -> None:
-    with Store(None) as one, Store(None) as two:
+@pytest.mark.parametrize(
+    "render",
+    [lambda event: "", str, EventQuery.matches],
+    ids=["lambda", "not-this-package", "method"],
+)
+def test_a_renderer_the_writer_process_cannot_import_is_refused_at_open(
+    db_path: Path, render: object
+) -> None:
+    """The writer process imports its renderer by name: only this package's functions can be."""
+    with pytest.raises(ValueError, match="renderer"):
+        Store(db_path, lines=EventLines(io.StringIO(), render))  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------ --ephemeral
+
+
+def test_a_temporary_store_shares_writes_with_its_reader_and_is_deleted_on_close() -> None:
+    with Store.temporary() as temporary:
+        directory = temporary.path.parent
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+        event = put(temporary, body_for("system.shutdown"))
+        assert temporary.get(event.id) == event
+        assert [e.id for e in temporary.page()] == [event.id]
+        assert temporary.counts().events == 1
+        assert stat.S_IMODE(temporary.path.stat().st_mode) == 0o600
+    assert not directory.exists()
+
+
+def test_temporary_stores_are_separate() -> None:
+    with Store.temporary() as one, Store.temporary() as two:
         put(one, b"{}")
         assert two.counts().events == 0
+        assert one.path != two.path
 
 
-def test_in_memory_store_keeps_every_write_while_being_read() -> None:
+def test_a_temporary_store_keeps_every_write_while_being_read() -> None:
     """--ephemeral: reads overlapping writes must not make deliveries fail."""
-    with Store(None) as memory:
+    with Store.temporary() as memory:
         stop = threading.Event()
         read_errors: list[BaseException] = []
 
@@ -509,16 +542,13 @@ def test_many_concurrent_submits_all_resolve_and_are_all_stored(store: Store) ->
     assert stored == {numbered(n) for n in range(2000)}
 
 
-@pytest.mark.parametrize("writer", ["thread", "process"])
-async def test_many_concurrent_appends_from_the_event_loop(
-    db_path: Path, writer: WriterKind
-) -> None:
+async def test_many_concurrent_appends_from_the_event_loop(db_path: Path) -> None:
     """Each append gets its own delivery back, ids in the order they were made.
 
-    500 appends in one loop iteration: the process writer receives them in
+    500 appends in one loop iteration: the writer process receives them in
     several batches (``EARLY_SEND``) that may share a transaction in the child.
     """
-    with Store(db_path, writer=writer) as store:
+    with Store(db_path) as store:
         events = await asyncio.gather(
             *(store.append(Delivery(body=numbered(n))) for n in range(500))
         )
@@ -531,7 +561,7 @@ async def test_a_writer_process_that_cannot_be_started_fails_its_batch_at_once(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Out of processes or files: the deliveries get StoreError (503), none waits forever."""
-    with Store(db_path, writer="process") as store:
+    with Store(db_path) as store:
         await store.append(Delivery(body=numbered(1)))
         first_pid = store.writer_pid
         assert first_pid is not None
@@ -540,7 +570,7 @@ async def test_a_writer_process_that_cannot_be_started_fails_its_batch_at_once(
         def refuse(*args: object, **kwargs: object) -> NoReturn:
             raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
 
-        monkeypatch.setattr(writer.subprocess, "Popen", refuse)
+        monkeypatch.setattr(writerprocess.subprocess, "Popen", refuse)
         async with asyncio.timeout(30):
             for n in (2, 3):  # the first may still reach the dead child; the second cannot
                 with pytest.raises(StoreError):

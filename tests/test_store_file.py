@@ -6,6 +6,7 @@
   and files an older version left 0644 are tightened.
 - ``rm events.db*`` under a running monitor is noticed and said loudly; nothing
   is acknowledged into the deleted file; a new one is made and used.
+- ``--ephemeral`` keeps events in a private temporary file, deleted at stop.
 - A writer process that dies after committing a batch it never answered still
   gets those events onto the headless stream.
 """
@@ -28,7 +29,8 @@ from headless_process import HeadlessProcess
 from textual.app import App
 
 from tavus_monitor import writer
-from tavus_monitor.store import Delivery, EventQuery, Store, StoreError
+from tavus_monitor.jsonlines import event_line
+from tavus_monitor.store import Delivery, EventLines, EventQuery, Store, StoreError
 from tavus_monitor.storefile import FileIdentity, StoreFileLost
 from tavus_monitor.tui.clipboard import CLIPBOARD_FILE, copy_text
 
@@ -75,7 +77,7 @@ async def test_the_writer_process_runs_the_monitors_package_not_the_working_dire
         (package / "__init__.py").write_text("raise ImportError('the decoy was imported')\n")
     monkeypatch.chdir(tmp_path / "cwd")
     monkeypatch.setenv("PYTHONPATH", str(tmp_path / "pythonpath"))
-    with Store(tmp_path / "events.db", writer="process") as store:
+    with Store(tmp_path / "events.db") as store:
         async with asyncio.timeout(DEADLINE):
             event = await store.append(Delivery(body=body(1)))
     assert event.id == 1
@@ -142,12 +144,11 @@ def remove_store_files(path: Path) -> None:
         candidate.unlink()
 
 
-@pytest.mark.parametrize("kind", ["thread", "process"])
 async def test_a_store_file_deleted_while_idle_is_made_again_before_the_next_write(
-    tmp_path: Path, kind: writer.WriterKind
+    tmp_path: Path,
 ) -> None:
     path = tmp_path / "events.db"
-    with Store(path, writer=kind) as store:
+    with Store(path) as store:
         notices: list[str] = []
         store.on_notice(notices.append)
         async with asyncio.timeout(DEADLINE):
@@ -234,6 +235,42 @@ def test_the_running_monitor_says_so_and_keeps_what_comes_after(tmp_path: Path) 
     assert [json.loads(line)["payload"]["n"] for line in process.out] == [1, 2]
 
 
+# ---------------------------------------------------------- --ephemeral
+
+
+def test_an_ephemeral_monitor_keeps_events_in_a_private_temporary_file_it_deletes(
+    tmp_path: Path, umask_022: None
+) -> None:
+    """``--ephemeral`` stores and streams as with a file, in a 0700 directory of the system's
+    temporary directory that is gone once the monitor has stopped; the data directory
+    gets no store."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    data_dir = tmp_path / "data"
+    with HeadlessProcess(
+        "--ephemeral",
+        "--no-tunnel",
+        "--port",
+        "0",
+        "--data-dir",
+        str(data_dir),
+        "--token",
+        TOKEN,
+        env={**os.environ, "TMPDIR": str(temporary)},
+    ) as process:
+        url = process.wait_for_callback_url()
+        assert httpx.post(url, content=body(1), timeout=DEADLINE).status_code == 200
+        [directory] = temporary.iterdir()
+        assert mode(directory) == 0o700
+        assert mode(directory / "events.db") == 0o600
+        assert stored_bodies(directory / "events.db") == [body(1)]
+        assert process.stop() == 0
+    assert list(temporary.iterdir()) == []
+    assert not (data_dir / "events.db").exists()
+    assert [json.loads(line)["payload"]["n"] for line in process.out] == [1]
+    assert any("temporary file deleted when the monitor stops" in line for line in process.err)
+
+
 # ------------------------------------------- what is committed is streamed
 
 
@@ -248,10 +285,10 @@ async def test_events_a_dead_writer_committed_but_never_answered_are_streamed(
     """
     path = tmp_path / "events.db"
     lines = io.StringIO()
-    with Store(path, writer="process", lines=lines) as store:
+    with Store(path, lines=EventLines(lines, event_line)) as store:
         async with asyncio.timeout(DEADLINE):
             await store.append(Delivery(body=body(1)))
-            process_writer = store._process_writer
+            process_writer = store._writer
             assert process_writer is not None
             child = process_writer._child
             assert child is not None

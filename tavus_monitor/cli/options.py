@@ -249,7 +249,12 @@ SETTINGS: dict[str, Setting] = {
             check=_more_than_zero("--header-timeout must be a number of seconds more than 0."),
         ),
         Setting("db", "path", "SQLite file (default: events.db in the data dir)", metavar="PATH"),
-        Setting("ephemeral", "switch", "keep events in memory only"),
+        Setting(
+            "ephemeral",
+            "switch",
+            "keep events only while the monitor runs: in a temporary file in a private "
+            "directory, deleted when it stops",
+        ),
         Setting("no_tunnel", "switch", "do not open a public tunnel"),
         Setting(
             "public_url",

@@ -5,6 +5,10 @@ runs in the app's event loop from a worker in its own group; stored events
 arrive as bus messages, which are applied in batches at most ~30 times a
 second, so a burst of a thousand callbacks is one screen update, not a
 thousand.
+
+The panes are whatever ``layout.PANES`` declares: the app routes each batch,
+the store and the filter to every pane through the :class:`~.panes.Pane`
+protocol and never asks which pane is which.
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState, get_current_worker
 
-from .. import callbacks as cb
 from .. import event_types
 from ..bus import (
     DEFAULT_QUEUE_SIZE,
@@ -37,23 +40,23 @@ from ..bus import (
     Subscription,
     TunnelChanged,
 )
-from ..events import Event, EventRow
-from ..jobs import job_from_event
+from ..events import Event
 from ..logs import LOG_FILE
 from ..monitor import Monitor, MonitorError
 from ..sanitize import printable
 from ..settings import Settings
-from ..store import EventQuery, ReadOnlyStore, StoreError, StoreReader
+from ..store import EventQuery, ReadOnlyStore, StoreReader
 from ..tunnel import TunnelState, TunnelStatus
-from . import _one_line
+from . import _one_line, layout
 from .clipboard import copy_text
 from .filtering import parse_filter
-from .formatters import event_line, system_line
 from .keys import Scope, actions, bindings, palette_entries
+from .layout import MAIN_PANE
+from .layout import SYSTEM_TYPES as SYSTEM_TYPES
+from .panes import Batch, CopyText, InspectEvent, Pane, PaneSpec
 from .reading import read_store
 from .screens.inspector import InspectorScreen
 from .screens.simple import ConversationsScreen, HelpScreen, LogScreen, RejectedScreen
-from .widgets.jobs_pane import JobsTable
 from .widgets.row_list import RowList
 from .widgets.transcript_pane import TranscriptPane
 from .widgets.transcript_view import TranscriptView
@@ -61,8 +64,8 @@ from .widgets.url_bar import UrlBar
 
 BATCH_INTERVAL = 1 / 30
 """Seconds between screen updates while callbacks stream in."""
-LIST_REFRESH_INTERVAL = 1.0
-"""Conversation list refreshes (a store query) happen at most this often."""
+TOAST_FLUSH_INTERVAL = 1.0
+"""Seconds between checks for a free toast slot to say how many toasts were held back."""
 TOAST_WINDOW = 5.0
 """Seconds a toast stays up (Textual's default timeout)."""
 MAX_TOASTS_PER_WINDOW = 4
@@ -88,13 +91,7 @@ TASKS = {
 }
 """What each worker (by name, else by group) does, in the words a failure notification uses."""
 
-SYSTEM_TYPES = (*sorted(cb.JOIN_EVENT_TYPES), cb.SHUTDOWN)
-
 log = logging.getLogger(__name__)
-
-
-class TranscriptsBox(TranscriptPane):
-    ALLOW_MAXIMIZE = True
 
 
 class MonitorApp(App[int]):
@@ -104,6 +101,8 @@ class MonitorApp(App[int]):
     TITLE = "tavus-monitor"
     BUS_QUEUE_SIZE = DEFAULT_QUEUE_SIZE
     """How many bus messages may wait for the panes; beyond it they reload from the store."""
+    PANES: tuple[PaneSpec, ...] = layout.PANES
+    """The panes, as ``layout.PANES`` declares them (the stylesheet places them)."""
 
     BINDINGS = bindings(Scope.APP, Scope.DASHBOARD)
     """Generated from the key table (``keys.py``), like the help, the palette and the README."""
@@ -119,7 +118,6 @@ class MonitorApp(App[int]):
         self.settings = settings
         self.monitor = monitor or Monitor(settings)
         self._filter_target: Widget | None = None
-        self._touched_conversations: set[str] = set()
         self._rejections_seen = 0
         self._history_store: ReadOnlyStore | None = None
         self._tunnel_state = TunnelState.STARTING
@@ -132,7 +130,7 @@ class MonitorApp(App[int]):
         self._toasts_held = 0
         # Everything teardown touches exists from here on: a start-up failure (a missing
         # stylesheet, say) unmounts an app whose on_mount never ran.
-        self._list_refresh: Timer | None = None
+        self._toast_flush: Timer | None = None
         self.started = False
         """True once on_mount has finished: a failure before that is a start-up failure."""
         self.failure: BaseException | None = None
@@ -149,39 +147,16 @@ class MonitorApp(App[int]):
     def compose(self) -> ComposeResult:
         yield UrlBar(id="url-bar")
         with Grid(id="panes"):
-            system = RowList(
-                system_line,
-                base_query=EventQuery(event_types=SYSTEM_TYPES),
-                empty_text="No joins or shutdowns yet.",
-                id="system",
-                classes="pane",
-            )
-            system.border_title = "System events"
-            yield system
-            transcripts = TranscriptsBox(id="transcripts")
-            transcripts.add_class("pane")
-            transcripts.border_title = "Transcripts"
-            yield transcripts
-            jobs = JobsTable(id="jobs")
-            jobs.add_class("pane")
-            jobs.border_title = "Replica & video jobs"
-            yield jobs
-            events = RowList(
-                event_line,
-                empty_text="Waiting for callbacks… (tavus-monitor trigger sends samples)",
-                id="events",
-                classes="pane",
-            )
-            events.border_title = "Events"
-            yield events
+            for spec in self.PANES:
+                yield spec.build()
         yield Input(placeholder="filter: words, family:…, type:…, conv:… (Esc clears)", id="filter")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
-        self.query_one("#events", RowList).focus()
+        self.query_one(f"#{MAIN_PANE}").focus()
         self._run_monitor()
-        self._list_refresh = self.set_interval(LIST_REFRESH_INTERVAL, self._refresh_conversations)
+        self._toast_flush = self.set_interval(TOAST_FLUSH_INTERVAL, self._flush_held_toasts)
         self.started = True
 
     def _handle_exception(self, error: Exception) -> None:
@@ -210,7 +185,12 @@ class MonitorApp(App[int]):
 
     @property
     def panes(self) -> list[Widget]:
-        return [self.query_one(f"#{name}") for name in ("system", "transcripts", "jobs", "events")]
+        """The panes' widgets, in the order :attr:`PANES` declares them."""
+        return [self.query_one(f"#{spec.id}") for spec in self.PANES]
+
+    def _each_pane(self) -> list[Pane]:
+        """The panes as :class:`Pane` (``PaneSpec.build`` made sure each is one)."""
+        return [pane for pane in self.panes if isinstance(pane, Pane)]
 
     # ------------------------------------------------------- the monitor
 
@@ -280,9 +260,10 @@ class MonitorApp(App[int]):
         """Reload every pane from the store, wait for it, and say so (unless ``sentence``
         is None: the cause was already told).
 
-        Messages the bus still holds may repeat what the reload read; ``_apply`` adds
-        only rows newer than each list's newest, so nothing shows twice. Batches wait
-        until the reload is done, so none is compared with the rows it replaces.
+        Messages the bus still holds may repeat what the reload read; each pane's
+        ``take`` skips what it already shows (see ``Pane.take``), so nothing shows twice.
+        Batches wait until the reload is done, so none is compared with the rows it
+        replaces.
         """
         store = self.store
         if store is None:
@@ -293,9 +274,6 @@ class MonitorApp(App[int]):
         if sentence is not None:
             log.warning("%s", sentence)
         self._attach_store(store)
-        pane = self.query_one(TranscriptPane)
-        if pane.selected is not None:
-            self._touched_conversations.add(pane.selected)
         loads = [w for w in self.workers if w.group != "server" and not w.is_finished]
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(RESYNC_DEADLINE):
@@ -378,19 +356,8 @@ class MonitorApp(App[int]):
         return self.monitor.store or self._history_store
 
     def _attach_store(self, store: StoreReader) -> None:
-        self.query_one("#system", RowList).attach(store)
-        self.query_one("#events", RowList).attach(store)
-        self.query_one(TranscriptPane).attach(store)
-        self._load_jobs(store)
-
-    @work(thread=True, group="jobs-load", exit_on_error=False, name="jobs-load")
-    def _load_jobs(self, store: StoreReader) -> None:
-        try:
-            events = [store.get(row.id) for row in store.jobs()]
-        except StoreError:  # closed: the app is quitting
-            return
-        jobs = [job for event in events if event for job in [job_from_event(event)] if job]
-        self.call_from_thread(self.query_one(JobsTable).upsert, jobs)
+        for pane in self._each_pane():
+            pane.attach(store)
 
     def _show_urls(self) -> None:
         monitor = self.monitor
@@ -425,19 +392,9 @@ class MonitorApp(App[int]):
         if events:
             bar.state.events = max(bar.state.events, events[-1].id)
             bar.state.last_event_at = events[-1].received_at
-            rows = [EventRow.of(event) for event in events]
-            for name in ("#system", "#events"):
-                pane = self.query_one(name, RowList)
-                # After a reload from the store (see _resync) the bus may still hold
-                # events that the reload already read.
-                newest = pane.rows[0].id if pane.rows else 0
-                pane.add([row for row in rows if row.id > newest])
-            jobs = [job for event in events for job in [job_from_event(event)] if job]
-            if jobs:
-                self.query_one(JobsTable).upsert(jobs)
-            self._touched_conversations.update(
-                event.conversation_id for event in events if event.conversation_id
-            )
+            batch = Batch.of(events)
+            for pane in self._each_pane():
+                pane.take(batch)
             self._announce(events)
         if rejected:
             self._announce_rejections(rejected)
@@ -468,14 +425,6 @@ class MonitorApp(App[int]):
         if self._toasts_held and len(self._toast_times) < MAX_TOASTS_PER_WINDOW:
             held, self._toasts_held = self._toasts_held, 0
             self._toast(f"…and {held} more (see Events)")
-
-    def _refresh_conversations(self) -> None:
-        self._flush_held_toasts()
-        if self._touched_conversations:
-            touched, self._touched_conversations = self._touched_conversations, set()
-            # None while the app is closing: the timer can fire after the panes are gone.
-            for pane in self.query(TranscriptPane):
-                pane.conversation_touched(touched)
 
     def _show_tunnel(self, status: TunnelStatus) -> None:
         bar = self.query_one(UrlBar)
@@ -605,11 +554,11 @@ class MonitorApp(App[int]):
         if screen.maximized is not None:
             screen.minimize()
             return
-        pane = self._pane_of(self.focused) or self.query_one("#events")
+        pane = self._pane_of(self.focused) or self.query_one(f"#{MAIN_PANE}")
         screen.maximize(pane, container=False)
 
     def action_filter(self) -> None:
-        self._filter_target = self._pane_of(self.focused) or self.query_one("#events")
+        self._filter_target = self._pane_of(self.focused) or self.query_one(f"#{MAIN_PANE}")
         field = self.query_one("#filter", Input)
         field.border_title = f"filter {self._filter_target.border_title or ''}"
         field.display = True
@@ -626,17 +575,9 @@ class MonitorApp(App[int]):
             self._filter_target.focus()
 
     def _apply_filter(self, source: str) -> None:
-        target = self._filter_target
-        parsed = parse_filter(source)
-        if isinstance(target, RowList):
-            target.set_filter(
-                None if parsed.is_empty else parsed.apply(target.base_query),
-                label=f"filter: {source.strip()}",
-            )
-        elif isinstance(target, JobsTable):
-            target.set_filter(parsed.words)
-        elif isinstance(target, TranscriptPane):
-            target.set_filter(parsed.conversation_id or parsed.text)
+        """Each pane reads the parsed filter as it can (see ``Pane.apply_filter``)."""
+        if isinstance(self._filter_target, Pane):
+            self._filter_target.apply_filter(parse_filter(source))
 
     def action_escape(self) -> None:
         field = self.query_one("#filter", Input)
@@ -676,25 +617,13 @@ class MonitorApp(App[int]):
         if self.store is not None:
             self.push_screen(InspectorScreen(self.store, event_id))
 
-    @on(RowList.Opened)
-    def _row_opened(self, message: RowList.Opened) -> None:
-        self.open_inspector(message.row.id)
-
-    @on(TranscriptView.Opened)
-    def _transcript_opened(self, message: TranscriptView.Opened) -> None:
+    @on(InspectEvent)
+    def _inspect_event(self, message: InspectEvent) -> None:
         self.open_inspector(message.event_id)
 
-    @on(JobsTable.Opened)
-    def _job_opened(self, message: JobsTable.Opened) -> None:
-        self.open_inspector(message.job.event_id)
-
-    @on(JobsTable.CopyLink)
-    def _copy_job_link(self, message: JobsTable.CopyLink) -> None:
-        url = message.job.links.get(message.link)
-        if url is None:
-            self.notify(f"This job has no {message.link} URL.", severity="warning", markup=False)
-        else:
-            self.copy_with_fallback(url, f"the {message.link} URL")
+    @on(CopyText)
+    def _copy_text(self, message: CopyText) -> None:
+        self.copy_with_fallback(message.text, message.what)
 
     async def action_quit(self) -> None:
         """Stop the server (finishing open requests, flushing the store), then exit."""
@@ -707,11 +636,12 @@ class MonitorApp(App[int]):
         self.exit(0)
 
     def _stop_readers(self) -> None:
-        """Stop everything that reads the store (timers, pane loads) before it closes."""
-        if self._list_refresh is not None:
-            self._list_refresh.stop()
+        """Stop the app's timer and the panes' loads before the store closes."""
+        if self._toast_flush is not None:
+            self._toast_flush.stop()
         # A query already running finishes before the store closes (it holds the reader
-        # lock); one that starts later gets nothing back (see reading.read_store).
+        # lock); one that starts later (a pane's refresh timer may still fire) gets
+        # nothing back (see reading.read_store).
         self.workers.cancel_all()
 
     async def on_unmount(self) -> None:

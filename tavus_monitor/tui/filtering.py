@@ -24,6 +24,8 @@ class Filter:
     family: str | None = None
     event_type: str | None = None
     conversation_id: str | None = None
+    source: str = ""
+    """What was typed: a pane that shows its filter shows it as typed."""
 
     @property
     def is_empty(self) -> bool:
@@ -57,4 +59,4 @@ def parse_filter(source: str) -> Filter:
             terms[_KEYS[key.lower()]] = value
         else:
             words.append(token)
-    return Filter(text=" ".join(words), **terms)
+    return Filter(text=" ".join(words), source=source.strip(), **terms)

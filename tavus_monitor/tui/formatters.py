@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from .. import callbacks as cb
+from .. import event_types
 from ..events import EventRow, Family
 from .text import FAMILY_STYLES, SEVERITY_STYLES, clock, safe, short_id
 
 MARK_DUPLICATE = "↻"
 MARK_MALFORMED = "✗"
+JOIN_TYPES = event_types.stage_types(event_types.JOINED)
+"""What the system pane shows as a join (the registry's joined stage); the rest are shutdowns."""
 
 
 def _marker(row: EventRow) -> Text:
@@ -71,7 +73,7 @@ def system_line(row: EventRow, width: int) -> Text:
     line.append(clock(row.received_at) + " ", style="dim")
     line.append_text(_marker(row))
     line.append_text(safe(f"{short_id(row.conversation_id):<14} ", "cyan"))
-    if row.event_type in cb.JOIN_EVENT_TYPES:
+    if row.event_type in JOIN_TYPES:
         line.append("joined   ", style="green")
         summary = row.summary.replace(" joined", "", 1)
         if row.duplicate_of is not None:

@@ -4,16 +4,19 @@ Keys used to be written four times (the app's ``BINDINGS``, a hand-written help 
 ``get_system_commands`` and the README table), and the copies had drifted apart. Like
 harlequin's ``actions.py``, this module is the single table; the rest is generated:
 
-- :func:`bindings` gives a screen's (or the app's) ``BINDINGS``, and so its footer;
+- :func:`bindings` gives the ``BINDINGS`` of whatever owns a scope, and so its footer;
 - :func:`help_sections` gives the ``?`` help screen;
 - :func:`palette_entries` gives the command palette's entries for the dashboard's keys;
 - :func:`markdown_table` gives the README's key tables (``tests/test_keys.py`` checks them).
 
-Each entry says which :class:`Scope` it belongs to, and a key acts only there: the app
-disables the dashboard's keys on every other screen (``MonitorApp.check_action``), so ``m``
-on the Conversations screen does nothing instead of maximising a pane that is not shown.
-The panes' own keys (lists, transcripts, jobs) are bound by their widgets; their entries here
-document them, and a test checks each widget really binds them.
+Each entry says which :class:`Scope` it belongs to, and a key acts only there. Every scope
+has one owner whose ``BINDINGS = bindings(Scope.…)`` binds it: the app (APP, DASHBOARD),
+a pane's widget (LISTS: ``RowList``, TRANSCRIPTS: ``TranscriptView``, JOBS: ``JobsTable``)
+or a screen (the inspector and its long-JSON view, the Conversations, Rejected, Log and help
+screens). A widget's keys act (and show in the footer) only while it has focus, a screen's
+only on it, and the app disables the dashboard's keys on every other screen
+(``MonitorApp.check_action``), so ``m`` on the Conversations screen does nothing instead of
+maximising a pane that is not shown. Entries without an action document what Textual binds.
 """
 
 from __future__ import annotations
@@ -34,10 +37,11 @@ class Scope(Enum):
     TRANSCRIPTS = "Transcripts"
     JOBS = "Jobs"
     INSPECTOR = "Inspector"
+    LONG_JSON = "Inspector: very long JSON"
+    CONVERSATIONS = "Conversations"
+    REJECTED_AND_LOG = "Rejected requests, log"
+    HELP = "This list"
 
-
-BOUND_HERE = frozenset({Scope.APP, Scope.DASHBOARD, Scope.INSPECTOR})
-"""Scopes whose bindings this table generates; the others' are bound by their widgets."""
 
 SHOWN_NAMES = {
     "slash": "/",
@@ -56,8 +60,8 @@ class Key:
     keys: str
     """Textual key names, comma separated, as ``Binding`` takes them (``"escape,q"``)."""
     action: str | None
-    """The action it runs; ``None`` when something else binds it (Textual, or several
-    actions of a widget documented as one line, like the arrows)."""
+    """The action it runs; ``None`` when Textual binds it (the palette, moving focus) and
+    the entry only documents it."""
     help: str
     """What the ``?`` help and the README say it does; entries of one scope with the same
     help are shown as one line (``q / ctrl+c``)."""
@@ -86,6 +90,21 @@ class Key:
 
 
 QUIT_HELP = "quit: the server finishes open requests and the store is flushed"
+MOVE_HELP = "move"
+FOLLOW_HELP = "follow the newest again (scrolling away pauses following)"
+COPY_LINK_HELP = "copy the hosted / stream / download URL"
+SCROLL_KEYS = ("up,k", "down,j", "pageup", "pagedown", "home", "end")
+SCROLL_ACTIONS = ("scroll_up", "scroll_down", "page_up", "page_down", "scroll_home", "scroll_end")
+"""The text views' keys (transcript, long JSON) and the actions they run."""
+
+
+def _scrolling(scope: Scope, help_text: str, labels: tuple[str, ...]) -> tuple[Key, ...]:
+    """A text view's scroll keys: one help line, no footer entries."""
+    return tuple(
+        Key(keys, action, help_text, scope, label, show=False)
+        for keys, action, label in zip(SCROLL_KEYS, SCROLL_ACTIONS, labels, strict=True)
+    )
+
 
 KEYS: tuple[Key, ...] = (
     # The dashboard's footer follows this order (quit first, as before).
@@ -192,21 +211,50 @@ KEYS: tuple[Key, ...] = (
     ),
     Key("ctrl+p", None, "command palette: every action by name", Scope.APP),
     Key("tab,shift+tab", None, "move between panes", Scope.DASHBOARD),
-    # Bound by RowList (widgets/row_list.py).
-    Key("up,down,pageup,pagedown", None, "move", Scope.LISTS),
-    Key("enter", "open", "open the inspector on the event (or double click)", Scope.LISTS),
+    # RowList.BINDINGS (widgets/row_list.py); its footer shows Inspect, then Follow.
+    Key("up,k", "cursor(-1)", MOVE_HELP, Scope.LISTS, "Up", show=False),
+    Key("down,j", "cursor(1)", MOVE_HELP, Scope.LISTS, "Down", show=False),
+    Key("pageup", "page(-1)", MOVE_HELP, Scope.LISTS, "Page up", show=False),
+    Key("pagedown", "page(1)", MOVE_HELP, Scope.LISTS, "Page down", show=False),
     Key(
-        "f,home",
-        "follow",
-        "follow the newest again (scrolling away pauses following)",
+        "enter",
+        "open",
+        "open the inspector on the event (or double click)",
         Scope.LISTS,
+        "Inspect",
     ),
-    # Bound by TranscriptView (widgets/transcript_view.py).
-    Key("e", "toggle_system", "expand or collapse the system prompt", Scope.TRANSCRIPTS),
-    Key("enter", "open", "inspect the event under the cursor", Scope.TRANSCRIPTS),
-    # Bound by JobsTable (widgets/jobs_pane.py).
-    Key("h,s,d", None, "copy the hosted / stream / download URL", Scope.JOBS),
-    Key("enter", "open", "inspect the job's event", Scope.JOBS),
+    Key("f", "follow", FOLLOW_HELP, Scope.LISTS, "Follow"),
+    Key("home", "follow", FOLLOW_HELP, Scope.LISTS, "Newest", show=False),
+    Key(
+        "end",
+        "oldest",
+        "go to the oldest event loaded (older ones load as you reach the end)",
+        Scope.LISTS,
+        "Oldest loaded",
+        show=False,
+    ),
+    # TranscriptView.BINDINGS (widgets/transcript_view.py).
+    Key(
+        "e",
+        "toggle_system",
+        "expand or collapse the system prompt",
+        Scope.TRANSCRIPTS,
+        "Expand prompt",
+    ),
+    Key("enter", "open", "inspect the event under the cursor", Scope.TRANSCRIPTS, "Inspect"),
+    *_scrolling(Scope.TRANSCRIPTS, "scroll the transcript", ("Up", "Down", "", "", "", "")),
+    # JobsTable.BINDINGS (widgets/jobs_pane.py); its footer shows Inspect, then the hosted URL.
+    Key("enter", "open", "inspect the job's event", Scope.JOBS, "Inspect"),
+    Key("h", "copy_link('hosted')", COPY_LINK_HELP, Scope.JOBS, "Copy hosted URL"),
+    Key("s", "copy_link('stream')", COPY_LINK_HELP, Scope.JOBS, "Copy stream URL", show=False),
+    Key(
+        "d",
+        "copy_link('download')",
+        COPY_LINK_HELP,
+        Scope.JOBS,
+        "Copy download URL",
+        show=False,
+    ),
     # InspectorScreen.BINDINGS (screens/inspector.py); its footer follows this order.
     Key("escape,q", "close", "close the inspector", Scope.INSPECTOR, "Close"),
     Key(
@@ -254,14 +302,37 @@ KEYS: tuple[Key, ...] = (
             start=1,
         )
     ),
+    # JsonLines.BINDINGS (widgets/json_lines.py): the JSON tab of a payload too long for
+    # the editor (screens/inspector.py, LONG_JSON_CHARS).
+    *_scrolling(
+        Scope.LONG_JSON,
+        "scroll the JSON (payloads too long for the editor get this lighter view)",
+        ("Up", "Down", "Page up", "Page down", "Top", "Bottom"),
+    ),
+    # ConversationsScreen.BINDINGS (screens/simple.py).
+    Key("escape,q", "dismiss_none", "close the conversations", Scope.CONVERSATIONS, "Close"),
+    Key(
+        "enter",
+        "choose",
+        "read the conversation under the cursor in Transcripts (or click it)",
+        Scope.CONVERSATIONS,
+        "Read transcript",
+    ),
+    # RejectedScreen.BINDINGS and LogScreen.BINDINGS (screens/simple.py).
+    Key(
+        "escape,q",
+        "dismiss",
+        "close the rejected requests or the log",
+        Scope.REJECTED_AND_LOG,
+        "Close",
+    ),
+    # HelpScreen.BINDINGS (screens/simple.py).
+    Key("escape,q,question_mark", "dismiss", "close the key list", Scope.HELP, "Close"),
 )
 
 
 def bindings(*scopes: Scope) -> list[BindingType]:
-    """The ``BINDINGS`` of whatever owns ``scopes``: the app (APP, DASHBOARD) or a screen."""
-    for scope in scopes:
-        if scope not in BOUND_HERE:
-            raise ValueError(f"{scope.name} keys are bound by their widget, not from the table")
+    """The ``BINDINGS`` of whatever owns ``scopes`` (the app, a screen or a widget)."""
     return [key.binding() for key in KEYS if key.scope in scopes and key.action is not None]
 
 

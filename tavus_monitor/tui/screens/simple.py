@@ -10,24 +10,26 @@ from pathlib import Path
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
 
-from ... import callbacks as cb
+from ... import event_types
 from ...conversation import Stage, StageState, build_conversation
-from ...store import EventQuery, StoreReader
-from ..keys import help_sections
+from ...store import StoreReader
+from ..keys import Scope, bindings, help_sections
 from ..text import ago, day_and_clock, duration, safe, short_id
 
 ROWS_PER_CONVERSATION = 1_000
+"""The newest events of each conversation the lifecycle is read from."""
+WHOLE_TYPES = event_types.stage_types(event_types.SHUTDOWN)
+"""Events the list reads a payload of (the shutdown's reason); the others come as rows."""
 
 
 class HelpScreen(ModalScreen[None]):
     """Every key, generated from the key table (``keys.py``): it cannot drift from the bindings."""
 
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+    BINDINGS = bindings(Scope.HELP)
 
     def compose(self) -> ComposeResult:
         text = Text()
@@ -44,7 +46,7 @@ class HelpScreen(ModalScreen[None]):
 class RejectedScreen(Screen[None]):
     """Requests that were refused: the answer to "why did nothing arrive?"."""
 
-    BINDINGS = [Binding("escape,q", "dismiss", "Close")]
+    BINDINGS = bindings(Scope.REJECTED_AND_LOG)
 
     def __init__(self, store: StoreReader) -> None:
         super().__init__()
@@ -101,10 +103,7 @@ def timeline(stages: list[Stage]) -> Text:
 class ConversationsScreen(Screen[str | None]):
     """Every recent conversation with its lifecycle; Enter reads it in Transcripts."""
 
-    BINDINGS = [
-        Binding("escape,q", "dismiss_none", "Close"),
-        Binding("enter", "choose", "Read transcript"),
-    ]
+    BINDINGS = bindings(Scope.CONVERSATIONS)
 
     def __init__(self, store: StoreReader, limit: int = 300) -> None:
         super().__init__()
@@ -136,19 +135,16 @@ class ConversationsScreen(Screen[str | None]):
             self.query_one(".title", Static).update(Text("No conversations yet.", style="dim"))
 
     def _load(self) -> list[tuple[str, list[Text]]]:
+        """Every row from one store query (not two per conversation, as it once was)."""
         now = time.time()
         result = []
-        for row in self.store.conversations(self.limit):
-            rows = self.store.rows(
-                EventQuery(conversation_id=row.conversation_id, limit=ROWS_PER_CONVERSATION)
-            )
-            view = build_conversation(row.conversation_id, rows)
+        for item in self.store.conversations_with_events(
+            self.limit, events_each=ROWS_PER_CONVERSATION, bodies_of=WHOLE_TYPES
+        ):
+            row = item.conversation
+            # The shutdown comes whole, so the view reads its reason from the payload.
+            view = build_conversation(row.conversation_id, item.events)
             reason = view.shutdown_reason
-            if reason is None and view.shutdown is not None:
-                # Rows carry no body; the reason is in the shutdown's payload.
-                shutdown = self.store.get(view.shutdown.id)
-                if shutdown is not None and isinstance(shutdown.payload, dict):
-                    reason = cb.shutdown_reason(cb.as_dict(shutdown.payload.get("properties")))
             result.append(
                 (
                     row.conversation_id,
@@ -183,7 +179,7 @@ class ConversationsScreen(Screen[str | None]):
 class LogScreen(Screen[None]):
     """The tail of the log file: what uvicorn, pyngrok and the monitor said."""
 
-    BINDINGS = [Binding("escape,q", "dismiss", "Close")]
+    BINDINGS = bindings(Scope.REJECTED_AND_LOG)
 
     def __init__(self, log_file: Path | None) -> None:
         super().__init__()

@@ -3,36 +3,29 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.binding import Binding
-from textual.message import Message
+from textual import work
 from textual.widgets import DataTable
 
-from ...jobs import Job
+from ...jobs import Job, job_from_event
+from ...store import StoreError, StoreReader
+from ..filtering import Filter
+from ..keys import Scope, bindings
+from ..panes import Batch, CopyText, InspectEvent
 from ..text import SEVERITY_STYLES, clock, safe, short_id
 
 MAX_JOBS = 1_000
 
 
 class JobsTable(DataTable[Text]):
-    """Jobs keyed by kind and id; a new callback updates its job's row in place."""
+    """Jobs keyed by kind and id; a new callback updates its job's row in place.
 
-    BINDINGS = [
-        Binding("enter", "open", "Inspect"),
-        Binding("h", "copy_link('hosted')", "Copy hosted URL"),
-        Binding("s", "copy_link('stream')", "Copy stream URL", show=False),
-        Binding("d", "copy_link('download')", "Copy download URL", show=False),
-    ]
+    A :class:`~tavus_monitor.tui.panes.Pane`: it loads the latest state of each job
+    from the store (one query, bodies included: a job's state is in its payload)
+    and then follows the jobs each batch reports on.
+    """
 
-    class Opened(Message):
-        def __init__(self, job: Job) -> None:
-            super().__init__()
-            self.job = job
-
-    class CopyLink(Message):
-        def __init__(self, job: Job, link: str) -> None:
-            super().__init__()
-            self.job = job
-            self.link = link
+    BINDINGS = bindings(Scope.JOBS)
+    """Generated from the key table (``keys.py``), like the help and the README."""
 
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
@@ -85,6 +78,26 @@ class JobsTable(DataTable[Text]):
         if changed:
             self._rebuild()
 
+    def attach(self, store: StoreReader) -> None:
+        self._load(store)
+
+    @work(thread=True, group="jobs-load", name="jobs-load")
+    def _load(self, store: StoreReader) -> None:
+        try:
+            events = store.jobs()
+        except StoreError:  # closed: the app is quitting
+            return
+        jobs = [job for event in events if (job := job_from_event(event)) is not None]
+        self.app.call_from_thread(self.upsert, jobs)
+
+    def take(self, batch: Batch) -> None:
+        if batch.jobs:
+            self.upsert(list(batch.jobs))
+
+    def apply_filter(self, parsed: Filter) -> None:
+        """Jobs are filtered in memory, by every word of the filter."""
+        self.set_filter(parsed.words)
+
     def set_filter(self, text: str) -> None:
         self.text_filter = text
         self._rebuild()
@@ -109,9 +122,14 @@ class JobsTable(DataTable[Text]):
     def action_open(self) -> None:
         job = self.highlighted_job
         if job is not None:
-            self.post_message(self.Opened(job))
+            self.post_message(InspectEvent(job.event_id))
 
     def action_copy_link(self, link: str) -> None:
         job = self.highlighted_job
-        if job is not None:
-            self.post_message(self.CopyLink(job, link))
+        if job is None:
+            return
+        url = job.links.get(link)
+        if url is None:
+            self.notify(f"This job has no {link} URL.", severity="warning", markup=False)
+        else:
+            self.post_message(CopyText(url, f"the {link} URL"))

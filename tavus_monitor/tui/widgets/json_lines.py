@@ -11,11 +11,12 @@ from __future__ import annotations
 from rich.highlighter import JSONHighlighter
 from rich.style import Style
 from rich.text import Text
-from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+from ..keys import Scope, bindings
 
 _HIGHLIGHT = JSONHighlighter()
 
@@ -27,14 +28,8 @@ class JsonLines(ScrollView, can_focus=True):
     JsonLines > .json-lines--match { background: $warning 60%; }
     """
 
-    BINDINGS = [
-        Binding("up,k", "scroll_up", "Up", show=False),
-        Binding("down,j", "scroll_down", "Down", show=False),
-        Binding("pageup", "page_up", "Page up", show=False),
-        Binding("pagedown", "page_down", "Page down", show=False),
-        Binding("home", "scroll_home", "Top", show=False),
-        Binding("end", "scroll_end", "Bottom", show=False),
-    ]
+    BINDINGS = bindings(Scope.LONG_JSON)
+    """Generated from the key table (``keys.py``), like the help and the README."""
 
     def __init__(self, lines: list[str], *, id: str | None = None) -> None:
         super().__init__(id=id)

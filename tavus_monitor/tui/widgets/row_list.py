@@ -8,6 +8,9 @@ scrolls near the end of what is loaded. New events are inserted at the top.
 Follow mode: while the cursor is on the newest row, new rows keep it there.
 Once the user moves away, new rows no longer move the view; the border says
 how many arrived, and ``f`` (or Home) follows again.
+
+The dashboard's system events and events panes are each one of these
+(a :class:`~tavus_monitor.tui.panes.Pane`, with its own base query).
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events, work
-from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
@@ -29,6 +31,9 @@ from textual.strip import Strip
 
 from ...events import EventRow
 from ...store import EventQuery, StoreReader
+from ..filtering import Filter
+from ..keys import Scope, bindings
+from ..panes import Batch, InspectEvent
 from ..reading import read_store
 
 RowFormatter = Callable[[EventRow, int], Text]
@@ -53,26 +58,10 @@ class RowList(ScrollView, can_focus=True):
     RowList > .row-list--dim { color: $text-muted; }
     """
 
-    BINDINGS = [
-        Binding("up,k", "cursor(-1)", "Up", show=False),
-        Binding("down,j", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "follow", "Newest", show=False),
-        Binding("end", "oldest", "Oldest loaded", show=False),
-        Binding("enter", "open", "Inspect"),
-        Binding("f", "follow", "Follow"),
-    ]
+    BINDINGS = bindings(Scope.LISTS)
+    """Generated from the key table (``keys.py``), like the help and the README."""
 
     cursor: reactive[int] = reactive(0, always_update=True)
-
-    class Opened(Message):
-        """The user asked to inspect a row (Enter or double click)."""
-
-        def __init__(self, row_list: RowList, row: EventRow) -> None:
-            super().__init__()
-            self.row_list = row_list
-            self.row = row
 
     class Highlighted(Message):
         def __init__(self, row_list: RowList, row: EventRow) -> None:
@@ -114,6 +103,21 @@ class RowList(ScrollView, can_focus=True):
         self.store = store
         self._strips.clear()  # keyed by id, and a new file's ids start again
         self.reload()
+
+    def take(self, batch: Batch) -> None:
+        """Add the batch's rows that are newer than the newest shown.
+
+        After a reload from the store the bus may still hold events the reload read.
+        """
+        newest = self.rows[0].id if self.rows else 0
+        self.add([row for row in batch.rows if row.id > newest])
+
+    def apply_filter(self, parsed: Filter) -> None:
+        """The filter narrows the base query (the system pane stays joins and shutdowns)."""
+        self.set_filter(
+            None if parsed.is_empty else parsed.apply(self.base_query),
+            label=f"filter: {parsed.source}",
+        )
 
     def set_filter(self, query: EventQuery | None, label: str = "") -> None:
         """Narrow the list (None: back to the base query) and reload from the store.
@@ -306,7 +310,7 @@ class RowList(ScrollView, can_focus=True):
     def action_open(self) -> None:
         row = self.highlighted
         if row is not None:
-            self.post_message(self.Opened(self, row))
+            self.post_message(InspectEvent(row.id))
 
     def on_click(self, event: events.Click) -> None:
         index = self.scroll_offset.y + event.y

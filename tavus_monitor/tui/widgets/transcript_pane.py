@@ -11,11 +11,16 @@ from textual.widgets.option_list import Option
 
 from ...conversation import build_conversation
 from ...store import ConversationRow, StoreReader
+from ..filtering import Filter
+from ..panes import Batch
 from ..reading import read_store
 from ..text import day_and_clock, safe, short_id
 from .transcript_view import TranscriptView
 
 MAX_CONVERSATIONS = 300
+LIST_REFRESH_INTERVAL = 1.0
+"""Seconds between refreshes of the list and the open transcript while callbacks arrive:
+each is a store query, so a burst refreshes them once, not once per callback."""
 
 
 class ConversationPicker(OptionList):
@@ -23,24 +28,48 @@ class ConversationPicker(OptionList):
 
 
 class TranscriptPane(Horizontal):
+    """A :class:`~tavus_monitor.tui.panes.Pane`: the list of conversations and the open one.
+
+    Batches only note which conversations changed; the list and the open transcript
+    are read again from the store once per :data:`LIST_REFRESH_INTERVAL`.
+    """
+
+    ALLOW_MAXIMIZE = True
+    """``m`` maximises the whole pane, list and transcript, not the part with focus."""
+
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
         self.store: StoreReader | None = None
         self.conversations: list[ConversationRow] = []
         self.text_filter = ""
         self.selected: str | None = None
+        self._touched: set[str] = set()
+        """Conversations that received events since the last refresh."""
 
     def compose(self) -> ComposeResult:
         yield ConversationPicker(id="conversation-picker")
         yield TranscriptView(id="transcript-view")
 
+    def on_mount(self) -> None:
+        self.set_interval(LIST_REFRESH_INTERVAL, self._refresh_touched)
+
     def attach(self, store: StoreReader) -> None:
+        """Read the list (and the open conversation, when one is open) from ``store``."""
         self.store = store
-        self._reload_in_background()
+        self._reload_in_background(self.selected)
 
     @work(group="transcript-list", exclusive=True)
-    async def _reload_in_background(self) -> None:
+    async def _reload_in_background(self, reopen: str | None) -> None:
         await self.reload_list()
+        if reopen is not None and self.selected == reopen:
+            await self.select(reopen)
+
+    def take(self, batch: Batch) -> None:
+        self._touched |= batch.conversations
+
+    def apply_filter(self, parsed: Filter) -> None:
+        """The list is filtered by conversation id: ``conv:`` if given, else the words."""
+        self.set_filter(parsed.conversation_id or parsed.text)
 
     async def reload_list(self) -> None:
         if self.store is None:
@@ -79,9 +108,11 @@ class TranscriptPane(Horizontal):
         self.text_filter = text
         self._fill_picker()
 
-    def conversation_touched(self, conversation_ids: set[str]) -> None:
+    def _refresh_touched(self) -> None:
         """New events arrived for these conversations: refresh the list and the open one."""
-        self._refresh(conversation_ids)
+        if self._touched:
+            touched, self._touched = self._touched, set()
+            self._refresh(touched)
 
     @work(group="transcript-refresh")
     async def _refresh(self, conversation_ids: set[str]) -> None:

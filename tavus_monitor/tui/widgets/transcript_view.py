@@ -14,16 +14,16 @@ from dataclasses import dataclass
 from rich.segment import Segment
 from rich.text import Text
 from textual import events
-from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Size
-from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ... import callbacks as cb
 from ...conversation import ConversationView
 from ...sanitize import printable
+from ..keys import Scope, bindings
+from ..panes import InspectEvent
 from ..text import SEVERITY_STYLES, clock, duration, safe
 
 ROLE_STYLES = {
@@ -50,21 +50,8 @@ class TranscriptView(ScrollView, can_focus=True):
     TranscriptView { scrollbar-gutter: stable; }
     """
 
-    BINDINGS = [
-        Binding("e", "toggle_system", "Expand prompt"),
-        Binding("enter", "open", "Inspect"),
-        Binding("up,k", "scroll_up", "Up", show=False),
-        Binding("down,j", "scroll_down", "Down", show=False),
-        Binding("pageup", "page_up", show=False),
-        Binding("pagedown", "page_down", show=False),
-        Binding("home", "scroll_home", show=False),
-        Binding("end", "scroll_end", show=False),
-    ]
-
-    class Opened(Message):
-        def __init__(self, event_id: int) -> None:
-            super().__init__()
-            self.event_id = event_id
+    BINDINGS = bindings(Scope.TRANSCRIPTS)
+    """Generated from the key table (``keys.py``), like the help and the README."""
 
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -133,17 +120,17 @@ class TranscriptView(ScrollView, can_focus=True):
         return lines
 
     def _results(self, view: ConversationView) -> list[_Line]:
+        """One line per result, as the registry orders them (``event_types.RESULTS``):
+        its summary in its severity's colour, and the recording with its length."""
         lines: list[_Line] = []
-        if view.recording_info is not None:
-            rec = view.recording_info
-            length = f" ({duration(rec.duration)})" if rec.duration is not None else ""
-            lines.append(_Line(f"recording: {rec.location or '(no location)'}{length}", "green"))
-        if view.recording_failed is not None:
-            lines.append(_Line(view.recording_failed.summary, "bold red"))
-        if view.perception is not None:
-            lines.append(_Line(view.perception.summary, SEVERITY_STYLES[view.perception.severity]))
-        for event in (*view.objectives, *view.guardrails, *view.post_call_actions):
-            lines.append(_Line(event.summary, SEVERITY_STYLES[event.severity]))
+        for event in view.results:
+            if event is view.recording and view.recording_info is not None:
+                rec = view.recording_info
+                length = f" ({duration(rec.duration)})" if rec.duration is not None else ""
+                text = f"recording: {rec.location or '(no location)'}{length}"
+                lines.append(_Line(text, "green"))
+            else:
+                lines.append(_Line(event.summary, SEVERITY_STYLES[event.severity]))
         return lines
 
     def _turn_lines(self, turn: cb.Turn, width: int) -> list[_Line]:
@@ -209,7 +196,7 @@ class TranscriptView(ScrollView, can_focus=True):
 
     def action_open(self) -> None:
         if self.view is not None and self.view.transcript is not None:
-            self.post_message(self.Opened(self.view.transcript.id))
+            self.post_message(InspectEvent(self.view.transcript.id))
 
     def action_page_up(self) -> None:
         self.scroll_page_up(animate=False)
