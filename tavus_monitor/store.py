@@ -179,16 +179,15 @@ def _settle(
     events: list[Event] | None = None,
     rejections: list[Rejection] | None = None,
 ) -> None:
-    """On the loop: tell its commit listeners, then resolve the futures of one batch.
+    """On the loop: resolve the futures of one batch, then tell its commit listeners.
 
-    Listeners first, so whoever watches the bus sees an event no later than
-    its sender sees the answer. Cancelled futures are skipped.
+    Futures first: their request handlers are queued on the loop before any
+    consumer a listener wakes (the dashboard), so every answer of the batch is
+    written before the screen does any work for it. The listeners still run in
+    this same callback, before any of those handlers, so whoever watches the bus
+    holds an event before its sender can read the answer. Cancelled futures are
+    skipped.
     """
-    for listener in listeners:
-        try:
-            listener(events or [], rejections or [])
-        except Exception:
-            log.exception("a commit listener failed")
     for future, outcome in pairs:
         if future.done():
             continue
@@ -196,6 +195,11 @@ def _settle(
             future.set_exception(outcome)
         else:
             future.set_result(outcome)
+    for listener in listeners:
+        try:
+            listener(events or [], rejections or [])
+        except Exception:
+            log.exception("a commit listener failed")
 
 
 NoticeListener = Callable[[str], None]

@@ -600,6 +600,37 @@ def test_commit_listener_sees_committed_events_in_id_order(store: Store) -> None
     assert all(visible)
 
 
+async def test_a_batch_is_answered_before_what_loop_listeners_wake(store: Store) -> None:
+    """The dashboard listens on the loop: its work for a batch must not delay the answers.
+
+    A listener (the bus) wakes a consumer (the dashboard's panes); the handlers that
+    answer the batch's senders must run before that consumer does. The listener itself
+    still runs first, so the bus holds each event before its sender hears 200.
+    """
+    loop = asyncio.get_running_loop()
+    order: list[tuple[str, int]] = []
+    heard: set[int] = set()
+    heard_before_answer: list[bool] = []
+
+    def listener(events: list[Event], rejections: list[Rejection]) -> None:
+        heard.update(event.id for event in events)
+        for event in events:  # what a woken consumer would do, on its next turn
+            loop.call_soon(order.append, ("shown", event.id))
+
+    async def deliver(n: int) -> None:
+        event = await store.append(Delivery(body=numbered(n)))
+        heard_before_answer.append(event.id in heard)
+        order.append(("answered", event.id))
+
+    store.on_commit(listener, loop=loop)
+    await asyncio.wait_for(asyncio.gather(*(deliver(n) for n in range(40))), timeout=60)
+    await asyncio.sleep(0)  # the last batch's consumer turn
+    assert heard_before_answer == [True] * 40
+    position = {entry: index for index, entry in enumerate(order)}
+    late = [i for i in range(1, 41) if position[("answered", i)] > position[("shown", i)]]
+    assert late == []
+
+
 async def test_commit_listener_gets_rejections_too(store: Store) -> None:
     rejected: list[Rejection] = []
     store.on_commit(lambda events, rejections: rejected.extend(rejections))

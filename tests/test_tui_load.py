@@ -3,16 +3,51 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 
 import httpx
 from conftest import wait_ready
 
 from tavus_monitor import samples
+from tavus_monitor.bus import EventStored
+from tavus_monitor.events import Event, classify
 from tavus_monitor.settings import Settings
 from tavus_monitor.tui.app import MAX_TOASTS_PER_WINDOW, MonitorApp
 from tavus_monitor.tui.screens.inspector import LONG_JSON_CHARS, InspectorScreen
 from tavus_monitor.tui.widgets.json_lines import JsonLines
 from tavus_monitor.tui.widgets.row_list import RowList
+
+SUMMARY = re.compile(r"(\d+) callbacks: ")
+
+
+def stored(event_id: int, name: str, conversation_id: str) -> Event:
+    [sample] = samples.render_many([name], conversation_id=conversation_id)
+    return Event.classified(
+        classify(sample.body), event_id=event_id, received_at=time.time(), body=sample.body
+    )
+
+
+async def test_a_batch_of_notable_callbacks_is_one_toast_that_counts_them_by_type(
+    settings: Settings,
+) -> None:
+    """A burst lands in the panes a batch per frame: one toast per batch, not a stack."""
+    app = MonitorApp(settings)
+    async with app.run_test(size=(120, 35), notifications=True) as pilot:
+        await wait_ready(app)
+        batch = [
+            stored(1, "system.shutdown", "cone"),
+            stored(2, "application.transcription_ready", "cone"),
+            stored(3, "system.shutdown", "ctwo"),
+            stored(4, "system.replica_joined", "ctwo"),  # not notable: no toast
+        ]
+        for event in batch:  # all on the bus before the panes take the next batch
+            app.monitor.bus.publish(EventStored(event))
+        await app.wait_until_shown(4)
+        await pilot.pause()
+        [toast] = app._notifications
+        assert toast.message == "3 callbacks: 2 shutdown, 1 transcription_ready (see Events)"
+        await pilot.press("q")
 
 
 async def test_a_burst_of_shutdowns_shows_a_few_toasts_and_counts_the_rest(
@@ -30,8 +65,12 @@ async def test_a_burst_of_shutdowns_shows_a_few_toasts_and_counts_the_rest(
                 assert answer.status_code == 200
         await app.wait_until_shown(30)
         await pilot.pause()
-        assert len(app._notifications) <= MAX_TOASTS_PER_WINDOW
-        assert app._toasts_held == 30 - MAX_TOASTS_PER_WINDOW
+        shown = list(app._notifications)
+        assert 1 <= len(shown) <= MAX_TOASTS_PER_WINDOW
+        # A toast tells of one shutdown, or sums up a batch ("3 callbacks: 3 shutdown …");
+        # the rest are counted for "…and N more": every shutdown is accounted for once.
+        told = sum(int(m[1]) if (m := SUMMARY.match(n.message)) else 1 for n in shown)
+        assert told + app._toasts_held == 30
         assert len(app.query_one("#events", RowList).rows) == 30
         await pilot.press("q")
 

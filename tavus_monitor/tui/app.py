@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 
 from textual import on, work
@@ -50,6 +50,7 @@ from ..tunnel import TunnelState, TunnelStatus
 from . import _one_line, layout
 from .clipboard import copy_text
 from .filtering import parse_filter
+from .formatters import short_type
 from .keys import Scope, actions, bindings, palette_entries
 from .layout import MAIN_PANE
 from .layout import SYSTEM_TYPES as SYSTEM_TYPES
@@ -64,6 +65,17 @@ from .widgets.url_bar import UrlBar
 
 BATCH_INTERVAL = 1 / 30
 """Seconds between screen updates while callbacks stream in."""
+BURST_INTERVAL = 1 / 10
+"""Seconds between screen updates during a burst (a batch of BURST_BATCH or more messages).
+
+The screen shares the event loop with the server, and a frame of the dashboard
+costs about 9 ms of that loop at 120×35 whatever the batch holds (Textual
+renders every changed line of the panes): 30 of them a second took a quarter
+of the loop while Tavus waited for its answers. During a burst nobody reads
+rows scrolling past at hundreds a second, so a third of the frames shows the
+same; measured with ``python bench/tui.py --only burst``."""
+BURST_BATCH = 16
+"""Messages in one batch from which the updates slow to BURST_INTERVAL (about 500/s)."""
 TOAST_FLUSH_INTERVAL = 1.0
 """Seconds between checks for a free toast slot to say how many toasts were held back."""
 TOAST_WINDOW = 5.0
@@ -90,6 +102,9 @@ TASKS = {
     "transcript-refresh": "Refreshing the transcripts pane",
 }
 """What each worker (by name, else by group) does, in the words a failure notification uses."""
+
+TOAST_SEVERITIES = ("information", "warning", "error")
+"""Textual's toast severities, mildest first (a summary toast takes its worst)."""
 
 log = logging.getLogger(__name__)
 
@@ -247,14 +262,15 @@ class MonitorApp(App[int]):
                 await self._resync(None)
             if (message := await subscription.get()) is None:
                 return
-            self._apply([message, *subscription.drain()])
+            batch = [message, *subscription.drain()]
+            self._apply(batch)
             missed = subscription.take_missed()
             if missed:
                 await self._resync(
                     f"The dashboard fell behind a burst of callbacks ({missed} updates "
                     "skipped); the panes were reloaded from the store: nothing was lost."
                 )
-            await asyncio.sleep(BATCH_INTERVAL)
+            await asyncio.sleep(BURST_INTERVAL if len(batch) >= BURST_BATCH else BATCH_INTERVAL)
 
     async def _resync(self, sentence: str | None) -> None:
         """Reload every pane from the store, wait for it, and say so (unless ``sentence``
@@ -409,13 +425,17 @@ class MonitorApp(App[int]):
         while self.last_shown_id < event_id:
             await self._batch_applied.wait()
 
-    def _toast(self, text: str, severity: str = "information") -> None:
-        """Notify, at most MAX_TOASTS_PER_WINDOW per TOAST_WINDOW; count the rest."""
+    def _toast(self, text: str, severity: str = "information", callbacks: int = 1) -> None:
+        """Notify, at most MAX_TOASTS_PER_WINDOW per TOAST_WINDOW; count the rest.
+
+        ``callbacks``: how many callbacks the toast tells of (a burst's summary tells of
+        several), so that "…and N more" counts callbacks, not toasts.
+        """
         now = time.monotonic()
         while self._toast_times and now - self._toast_times[0] > TOAST_WINDOW:
             self._toast_times.popleft()
         if len(self._toast_times) >= MAX_TOASTS_PER_WINDOW:
-            self._toasts_held += 1
+            self._toasts_held += callbacks
             return
         self._toast_times.append(now)
         self.notify(text, severity=severity, markup=False)  # type: ignore[arg-type]
@@ -509,13 +529,22 @@ class MonitorApp(App[int]):
     def _announce(self, events: list[Event]) -> None:
         """Toasts for what a developer waits for: ends of calls, transcripts, failures.
 
-        Which types notify, and how, is each type's ``notify`` in the event-type registry.
+        Which types notify, and how, is each type's ``notify`` in the event-type
+        registry. A batch with several (a burst: one batch per frame) gets one
+        toast that counts them by type, not a stack of toasts that hide the panes.
         """
-        worth = [toast for event in events if (toast := event_types.toast(event)) is not None]
-        for text, severity in worth:
+        worth = [(event, toast) for event in events if (toast := event_types.toast(event))]
+        if len(worth) == 1:
+            text, severity = worth[0][1]
             # Payload text: markup=False keeps it from being parsed, printable() keeps
             # escape sequences and bidi overrides from reaching the terminal.
             self._toast(printable(text), severity)
+        elif worth:
+            by_type = Counter(short_type(event.event_type) for event, _ in worth)
+            kinds = ", ".join(f"{count} {name}" for name, count in by_type.most_common())
+            worst = max((toast[1] for _, toast in worth), key=TOAST_SEVERITIES.index)
+            summary = f"{len(worth)} callbacks: {kinds} (see Events)"
+            self._toast(printable(summary), worst, callbacks=len(worth))
 
     def _announce_rejections(self, count: int) -> None:
         first = self._rejections_seen == 0

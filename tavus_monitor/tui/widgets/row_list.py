@@ -42,6 +42,8 @@ RowFormatter = Callable[[EventRow, int], Text]
 PAGE_SIZE = 200
 MAX_ROWS = 5_000
 """Rows held in memory; older ones are dropped and paged back in on demand."""
+SIZE_DELAY = 1.0
+"""Seconds a longer list may wait to lengthen the scrollbar while following (see _changed)."""
 
 
 class RowList(ScrollView, can_focus=True):
@@ -95,6 +97,8 @@ class RowList(ScrollView, can_focus=True):
         self._loading_older = False
         self._generation = 0
         self._strips: LRUCache[tuple[int, int, bool, bool], Strip] = LRUCache(1024)
+        self._pending_size: Size | None = None
+        self._subtitle = ""
 
     # ------------------------------------------------------------ data
 
@@ -199,19 +203,49 @@ class RowList(ScrollView, can_focus=True):
         # when rows are added or the cursor moves; re-rendering them on every batch
         # was most of the list's cost under a stream of callbacks.
         extra = 0 if self.exhausted else 1
-        width = self.scrollable_content_region.width
-        self.virtual_size = Size(width, max(1, len(self.rows) + extra))
+        size = Size(self.scrollable_content_region.width, max(1, len(self.rows) + extra))
+        if self._size_may_wait(size):
+            if self._pending_size is None:
+                self.set_timer(SIZE_DELAY, self._flush_size)
+            self._pending_size = size
+        else:
+            self._pending_size = None
+            self.virtual_size = size
         self._update_subtitle()
         self.refresh()
+
+    def _size_may_wait(self, size: Size) -> bool:
+        """Whether a new virtual size can wait for the next :data:`SIZE_DELAY` tick.
+
+        A virtual size is a layout property: setting it reflows the whole screen.
+        While the list follows the newest row at the top, a longer list only
+        lengthens the scrollbar's track below what is shown, so under a stream of
+        callbacks the track grows once a second instead of once per batch (the
+        reflow was about a third of the dashboard's work per frame, measured with
+        ``bench/tui.py``). Anything that moves the view applies it first.
+        """
+        current = self.virtual_size
+        return (
+            self.following
+            and self.scroll_offset.y == 0
+            and size.width == current.width
+            and size.height >= current.height
+        )
+
+    def _flush_size(self) -> None:
+        if self._pending_size is not None:
+            self.virtual_size, self._pending_size = self._pending_size, None
 
     def _update_subtitle(self) -> None:
         if self.following or not self.unseen:
             follow = "" if self.following else "paused · f follows"
         else:
             follow = f"paused · {self.unseen} new · f follows"
-        # Text, not a str: a str here would be parsed as markup (the filter is typed text).
-        parts = (self.filter_label, follow)
-        self.border_subtitle = Text(" · ".join(part for part in parts if part))
+        subtitle = " · ".join(part for part in (self.filter_label, follow) if part)
+        if subtitle != self._subtitle or self.border_subtitle is None:
+            self._subtitle = subtitle
+            # Text, not a str: a str here would be parsed as markup (the filter is typed text).
+            self.border_subtitle = Text(subtitle)
 
     # ------------------------------------------------------- rendering
 
@@ -276,6 +310,7 @@ class RowList(ScrollView, can_focus=True):
     def _move_to(self, index: int) -> None:
         if not self.rows:
             return
+        self._flush_size()
         self.cursor = max(0, min(index, len(self.rows) - 1))
         height = self.scrollable_content_region.height
         top = self.scroll_offset.y
@@ -300,6 +335,7 @@ class RowList(ScrollView, can_focus=True):
         self._move_to(self.cursor + direction * max(1, self.scrollable_content_region.height - 1))
 
     def action_follow(self) -> None:
+        self._flush_size()
         self.cursor = 0
         self.scroll_to(y=0, animate=False)
         self._set_following(True)
@@ -321,6 +357,8 @@ class RowList(ScrollView, can_focus=True):
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
+        if new > 0:
+            self._flush_size()
         if new > 0 and self.following and self.cursor == 0:
             # Scrolled away with the wheel: stop following, say so.
             self._set_following(False)

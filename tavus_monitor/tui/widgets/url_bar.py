@@ -39,6 +39,8 @@ class UrlBar(Vertical):
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
         self.state = MonitorState()
+        self._shown: dict[str, Text] = {}
+        """What each line shows now: a line is updated only when its text changes."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="callback-url")
@@ -51,7 +53,17 @@ class UrlBar(Vertical):
         self.set_interval(1.0, self._tick)
 
     def _tick(self) -> None:
-        self.query_one("#monitor-status", Static).update(self._status_line())
+        # One line, never wrapped (no_wrap): its height cannot change, so no layout pass.
+        # Under a burst this runs once per batch, and a layout pass is a reflow of the
+        # whole screen (about a third of a frame's cost, measured with bench/tui.py).
+        self._update("monitor-status", self._status_line(), layout=False)
+
+    def _update(self, line_id: str, text: Text, *, layout: bool = True) -> None:
+        shown = self._shown.get(line_id)
+        if shown == text:
+            return
+        self._shown[line_id] = text
+        self.query_one(f"#{line_id}", Static).update(text, layout=layout or shown is None)
 
     def show(self) -> None:
         url = Text()
@@ -61,7 +73,7 @@ class UrlBar(Vertical):
             url.append("   c copies it", style="dim")
         else:
             url.append("not available yet", style="dim italic")
-        self.query_one("#callback-url", Static).update(url)
+        self._update("callback-url", url)
         local = self.query_one("#local-url", Static)
         shows_local = bool(self.state.local_url) and self.state.local_url != self.state.callback_url
         local.display = shows_local
@@ -69,11 +81,11 @@ class UrlBar(Vertical):
             line = Text()
             line.append("Local URL     ", style="dim")
             line.append(self.state.local_url or "", style="dim")
-            local.update(line)
+            self._update("local-url", line)
         tunnel = Text()
         tunnel.append("Tunnel        ", style="dim")
         tunnel.append(self.state.tunnel, style=self.state.tunnel_style)
-        self.query_one("#tunnel-status", Static).update(tunnel)
+        self._update("tunnel-status", tunnel)
         self._tick()
 
     def _status_line(self) -> Text:
