@@ -34,13 +34,21 @@ from tavus_monitor.tui.screens.simple import (
     LogScreen,
     RejectedScreen,
 )
+from tavus_monitor.tui.widgets.conversation_picker import ConversationPicker
 from tavus_monitor.tui.widgets.jobs_pane import JobsTable
 from tavus_monitor.tui.widgets.json_lines import JsonLines
 from tavus_monitor.tui.widgets.row_list import RowList
 from tavus_monitor.tui.widgets.transcript_view import TranscriptView
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-DASHBOARD_TABLE = (Scope.APP, Scope.DASHBOARD, Scope.LISTS, Scope.TRANSCRIPTS, Scope.JOBS)
+DASHBOARD_TABLE = (
+    Scope.APP,
+    Scope.DASHBOARD,
+    Scope.LISTS,
+    Scope.PICKER,
+    Scope.TRANSCRIPTS,
+    Scope.JOBS,
+)
 """The scopes of the README's dashboard key table (the inspector has a table of its own)."""
 README_TABLES = (
     DASHBOARD_TABLE,
@@ -50,6 +58,7 @@ README_TABLES = (
 """Every key table of the README, in its order."""
 WIDGETS: dict[Scope, type[Widget]] = {
     Scope.LISTS: RowList,
+    Scope.PICKER: ConversationPicker,
     Scope.TRANSCRIPTS: TranscriptView,
     Scope.JOBS: JobsTable,
 }
@@ -57,6 +66,7 @@ WIDGETS: dict[Scope, type[Widget]] = {
 OWNERS: dict[type[App[Any]] | type[Widget] | type[Screen[Any]], tuple[Scope, ...]] = {
     MonitorApp: (Scope.APP, Scope.DASHBOARD),
     RowList: (Scope.LISTS,),
+    ConversationPicker: (Scope.PICKER,),
     TranscriptView: (Scope.TRANSCRIPTS,),
     JobsTable: (Scope.JOBS,),
     InspectorScreen: (Scope.INSPECTOR,),

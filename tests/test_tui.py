@@ -34,6 +34,7 @@ from tavus_monitor.tui.app import MonitorApp
 from tavus_monitor.tui.formatters import event_line, system_line
 from tavus_monitor.tui.screens.inspector import InspectorScreen
 from tavus_monitor.tui.screens.simple import ConversationsScreen, HelpScreen, RejectedScreen
+from tavus_monitor.tui.widgets.conversation_picker import ConversationPicker
 from tavus_monitor.tui.widgets.jobs_pane import JobsTable
 from tavus_monitor.tui.widgets.json_tree import JsonTree
 from tavus_monitor.tui.widgets.row_list import PAGE_SIZE, RowList
@@ -323,6 +324,39 @@ async def test_transcripts_pane_reads_the_conversation(dash: Dashboard) -> None:
     assert_drawn_whole(view)
     await dash.press("e")
     assert "collapsed" in view.summary_text().plain
+
+
+async def test_the_conversation_list_opens_what_the_cursor_is_on(dash: Dashboard) -> None:
+    await dash.post(*conversation_bodies("cpickolder01"), *conversation_bodies("cpicknewer02"))
+    picker = dash.app.query_one(ConversationPicker)
+    await wait_for(dash.pilot, lambda: len(picker.rows) == 2, "both conversations listed")
+    assert [row.conversation_id for row in picker.rows] == ["cpicknewer02", "cpickolder01"]
+    assert picker.highlighted_id == "cpicknewer02"  # the newest opens by itself
+    lines = widget_lines(picker)
+    assert lines[0].startswith("cpicknewer02")
+    assert "· 8 ev" in lines[1]
+    assert lines[2].startswith("cpickolder01")
+    assert "· 8 ev" in lines[3]
+    picker.focus()
+    await dash.press("down")
+    await wait_for(
+        dash.pilot,
+        lambda: (
+            dash.transcript.view is not None
+            and dash.transcript.view.conversation_id == "cpickolder01"
+        ),
+        "the older conversation to open",
+    )
+    assert picker.highlighted_id == "cpickolder01"
+    await dash.press("home")
+    await wait_for(
+        dash.pilot,
+        lambda: (
+            dash.transcript.view is not None
+            and dash.transcript.view.conversation_id == "cpicknewer02"
+        ),
+        "the newer conversation to open again",
+    )
 
 
 def assert_drawn_whole(view: TranscriptView) -> None:

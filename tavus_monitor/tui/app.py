@@ -55,6 +55,7 @@ from .keys import Scope, actions, bindings, palette_entries
 from .layout import MAIN_PANE
 from .layout import SYSTEM_TYPES as SYSTEM_TYPES
 from .panes import Batch, CopyText, InspectEvent, Pane, PaneSpec
+from .quiet_gc import QuietCollector
 from .reading import read_store
 from .screens.inspector import InspectorScreen
 from .screens.simple import ConversationsScreen, HelpScreen, LogScreen, RejectedScreen
@@ -76,6 +77,8 @@ rows scrolling past at hundreds a second, so a third of the frames shows the
 same; measured with ``python bench/tui.py --only burst``."""
 BURST_BATCH = 16
 """Messages in one batch from which the updates slow to BURST_INTERVAL (about 500/s)."""
+QUIET_GC_INTERVAL = 1.0
+"""Seconds between checks whether the callbacks paused long enough for a full collection."""
 TOAST_FLUSH_INTERVAL = 1.0
 """Seconds between checks for a free toast slot to say how many toasts were held back."""
 TOAST_WINDOW = 5.0
@@ -155,6 +158,8 @@ class MonitorApp(App[int]):
         self._store_replaced = False
         """The store file was made anew: the panes reload before the next batch."""
         self._failures_shown: dict[str, float] = {}
+        self._quiet_gc = QuietCollector()
+        """Full garbage collections wait for a pause in the callbacks (see quiet_gc)."""
         """When each task's failure was last notified (see FAILURE_NOTICE_WINDOW)."""
 
     # ------------------------------------------------------------ layout
@@ -172,6 +177,7 @@ class MonitorApp(App[int]):
         self.query_one(f"#{MAIN_PANE}").focus()
         self._run_monitor()
         self._toast_flush = self.set_interval(TOAST_FLUSH_INTERVAL, self._flush_held_toasts)
+        self.set_interval(QUIET_GC_INTERVAL, self._quiet_gc.tick)
         self.started = True
 
     def _handle_exception(self, error: Exception) -> None:
@@ -236,6 +242,7 @@ class MonitorApp(App[int]):
         self._attach_store(monitor.store)
         self._apply(subscription.drain())
         self.ready.set()
+        self._quiet_gc.started()
         self._follow_bus(subscription, resync=False)
 
     @work(group="server", exit_on_error=False, name="follow")
@@ -414,6 +421,8 @@ class MonitorApp(App[int]):
             self._announce(events)
         if rejected:
             self._announce_rejections(rejected)
+        if events or rejected:
+            self._quiet_gc.busy()
         bar.show()
         if events:
             self.last_shown_id = max(self.last_shown_id, events[-1].id)
@@ -675,6 +684,7 @@ class MonitorApp(App[int]):
 
     async def on_unmount(self) -> None:
         """However the app ends, leave no server, agent or open database behind."""
+        self._quiet_gc.stopped()
         self._stop_readers()
         await self.monitor.stop()
         if self._history_store is not None:

@@ -34,6 +34,7 @@ class Scope(Enum):
     APP = "Everywhere"
     DASHBOARD = "Dashboard"
     LISTS = "Lists (system events, events)"
+    PICKER = "Transcripts: conversation list"
     TRANSCRIPTS = "Transcripts"
     JOBS = "Jobs"
     INSPECTOR = "Inspector"
@@ -233,6 +234,36 @@ KEYS: tuple[Key, ...] = (
         "Oldest loaded",
         show=False,
     ),
+    # ConversationPicker.BINDINGS (widgets/conversation_picker.py).
+    Key(
+        "up,k",
+        "cursor(-1)",
+        "open the previous / next conversation",
+        Scope.PICKER,
+        "Up",
+        show=False,
+    ),
+    Key(
+        "down,j",
+        "cursor(1)",
+        "open the previous / next conversation",
+        Scope.PICKER,
+        "Down",
+        show=False,
+    ),
+    Key(
+        "pageup", "page(-1)", "move a page up / down the list", Scope.PICKER, "Page up", show=False
+    ),
+    Key(
+        "pagedown",
+        "page(1)",
+        "move a page up / down the list",
+        Scope.PICKER,
+        "Page down",
+        show=False,
+    ),
+    Key("home", "first", "open the most recent conversation", Scope.PICKER, "First", show=False),
+    Key("end", "last", "open the oldest conversation listed", Scope.PICKER, "Last", show=False),
     # TranscriptView.BINDINGS (widgets/transcript_view.py).
     Key(
         "e",

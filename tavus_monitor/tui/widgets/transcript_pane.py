@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import OptionList
-from textual.widgets.option_list import Option
 
 from ...conversation import build_conversation
 from ...store import ConversationRow, StoreReader
 from ..filtering import Filter
 from ..panes import Batch
 from ..reading import read_store
-from ..text import day_and_clock, safe, short_id
+from .conversation_picker import ConversationPicker
 from .transcript_view import TranscriptView
 
 MAX_CONVERSATIONS = 300
 LIST_REFRESH_INTERVAL = 1.0
 """Seconds between refreshes of the list and the open transcript while callbacks arrive:
 each is a store query, so a burst refreshes them once, not once per callback."""
-
-
-class ConversationPicker(OptionList):
-    """Recent conversations, most recently active first."""
 
 
 class TranscriptPane(Horizontal):
@@ -83,26 +76,11 @@ class TranscriptPane(Horizontal):
             await self.select(self.conversations[0].conversation_id)
 
     def _fill_picker(self) -> None:
-        picker = self.query_one(ConversationPicker)
-        picker.clear_options()
         needle = self.text_filter.lower()
-        options = [
-            Option(self._label(row), id=row.conversation_id)
-            for row in self.conversations
-            if needle in row.conversation_id.lower()
-        ]
-        picker.add_options(options)
-        if self.selected is not None:
-            try:
-                picker.highlighted = picker.get_option_index(self.selected)
-            except Exception:  # OptionDoesNotExist: filtered out
-                picker.highlighted = None
-
-    @staticmethod
-    def _label(row: ConversationRow) -> Text:
-        label = safe(short_id(row.conversation_id, 14), "cyan")
-        label.append(f"\n{day_and_clock(row.last_received_at)} · {row.events} ev", style="dim")
-        return label
+        self.query_one(ConversationPicker).show(
+            [row for row in self.conversations if needle in row.conversation_id.lower()],
+            self.selected,
+        )
 
     def set_filter(self, text: str) -> None:
         self.text_filter = text
@@ -124,13 +102,14 @@ class TranscriptPane(Horizontal):
         if self.store is None:
             return
         self.selected = conversation_id
+        self.query_one(ConversationPicker).mark(conversation_id)
         events = await read_store(self.store.conversation, conversation_id)
         if events is None or self.selected != conversation_id:
             return
         self.query_one(TranscriptView).show(build_conversation(conversation_id, events))
 
-    async def on_option_list_option_highlighted(
-        self, message: OptionList.OptionHighlighted
+    async def on_conversation_picker_highlighted(
+        self, message: ConversationPicker.Highlighted
     ) -> None:
-        if message.option.id is not None and message.option.id != self.selected:
-            await self.select(message.option.id)
+        if message.conversation_id != self.selected:
+            await self.select(message.conversation_id)

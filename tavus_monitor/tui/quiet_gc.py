@@ -1,0 +1,56 @@
+"""Python's cycle collector, kept out of the way of acknowledgements.
+
+The dashboard's process holds far more objects than headless mode (Textual's
+widgets, styles and caches, thousands of rows per list), and the cycle
+collector's full pass walks all of them. During a burst of 2,500 callbacks/s
+those passes came every second or so and took up to 68 ms each, on the thread
+that answers Tavus: they were the slowest answers of the burst (POST → 200 p99
+55-99 ms against 16 ms with the collector off, ``python bench/tui.py --only
+burst``).
+
+So the dashboard moves what it holds once started into the permanent
+generation (:func:`gc.freeze`): the passes during a burst then walk only what
+arrived since. Once the callbacks have stopped for :data:`QUIET_AFTER`
+seconds, a full collection runs over everything (nothing cyclic is kept
+forever just because it was alive at a freeze) and what survives is frozen
+again, while nobody is waiting for an answer.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+
+QUIET_AFTER = 2.0
+"""Seconds without a callback after which a full collection may run."""
+
+
+class QuietCollector:
+    """Freeze after start; collect everything again once the callbacks pause."""
+
+    def __init__(self, quiet_after: float = QUIET_AFTER) -> None:
+        self.quiet_after = quiet_after
+        self._last_busy: float | None = None
+
+    def started(self) -> None:
+        """The app is up: what it holds now lives as long as it does."""
+        gc.collect()
+        gc.freeze()
+
+    def stopped(self) -> None:
+        """The app is ending: give the collector everything back."""
+        gc.unfreeze()
+
+    def busy(self) -> None:
+        """Callbacks arrived: a full collection is due once they pause."""
+        self._last_busy = time.monotonic()
+
+    def tick(self) -> bool:
+        """Run the due full collection if the callbacks have paused; True if it ran."""
+        if self._last_busy is None or time.monotonic() - self._last_busy < self.quiet_after:
+            return False
+        self._last_busy = None
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        return True
