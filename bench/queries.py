@@ -13,6 +13,7 @@ the time of a bare ``SELECT id ... LIMIT 100`` on the same file as baseline.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import statistics
 import tempfile
 import time
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tavus_monitor import samples
+from tavus_monitor.events import Event
 from tavus_monitor.store import Delivery, EventQuery, Store
 
 
@@ -27,7 +29,7 @@ def fill(store: Store, count: int) -> float:
     """Store ``count`` events (conversations of 15 callbacks each); return events/s."""
     names = list(samples.ALL_SAMPLES)
     started = time.perf_counter()
-    pending = []
+    pending: list[concurrent.futures.Future[Event]] = []
     conversation = 0
     while len(pending) < count:
         conversation += 1

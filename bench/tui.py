@@ -559,9 +559,11 @@ def part_history(
             before = steady_pane(name)
             started = time.perf_counter()
             tmux.keys(name, key)
-            took, _ = tmux.wait_for(
-                name, pid, lambda s, b=before: events_pane(s) != b, started, 5.0
-            )
+
+            def changed(screen: str, before: str = before) -> bool:
+                return events_pane(screen) != before
+
+            took, _ = tmux.wait_for(name, pid, changed, started, 5.0)
             keys.append((key, took))
 
     argv = monitor_argv(home / "history-data", db)
@@ -858,9 +860,12 @@ async def part_inspector(home: Path, megabytes: float, report: Report) -> None:
             async def open_it(event_id: int = event_id) -> None:
                 app.open_inspector(event_id)
 
-            summary_s = await frames.until(
-                lambda s, t, n="summary  " + summary[:20]: inspector(s, t, n), open_it(), 30
-            )
+            def shows_summary(
+                screen: Any, text: str, needle: str = "summary  " + summary[:20]
+            ) -> bool:
+                return inspector(screen, text, needle)
+
+            summary_s = await frames.until(shows_summary, open_it(), 30)
             json_s = await frames.until(
                 lambda s, t: inspector(s, t, '"replica_id": "r79e'), pilot.press("2"), 90
             )

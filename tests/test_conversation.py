@@ -12,6 +12,7 @@ from tavus_monitor import samples
 from tavus_monitor.callbacks import ShutdownKind
 from tavus_monitor.conversation import (
     TRANSCRIPT_GRACE_SECONDS,
+    Stage,
     StageState,
     build_conversation,
 )
@@ -40,8 +41,8 @@ def whole_call() -> list[str]:
     return [name for name, _ in samples.CONVERSATION_SEQUENCE]
 
 
-def states(view_stages: list[object]) -> dict[str, StageState]:
-    return {stage.name: stage.state for stage in view_stages}  # type: ignore[attr-defined]
+def states(view_stages: list[Stage]) -> dict[str, StageState]:
+    return {stage.name: stage.state for stage in view_stages}
 
 
 def test_a_whole_call_reads_as_its_lifecycle(store: Store) -> None:

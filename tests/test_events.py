@@ -661,7 +661,9 @@ def test_perception_analysis_empty() -> None:
 
 
 def post_call_properties(body: Any) -> dict[str, Any]:
-    props = json.loads(sample_bytes("application.post_call_action_executed"))["properties"]
+    props: dict[str, Any] = json.loads(sample_bytes("application.post_call_action_executed"))[
+        "properties"
+    ]
     props = copy.deepcopy(props)
     props["request"]["body"] = body
     return props

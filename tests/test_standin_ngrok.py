@@ -130,7 +130,7 @@ class UpstreamHandler(BaseHTTPRequestHandler):
 
     def read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip(), 16)
                 if size == 0:
@@ -338,7 +338,9 @@ def test_tcp_tunnels_pipe_bytes_both_ways(standin: StandIn) -> None:
         thread = threading.Thread(target=echo.serve_forever, args=(0.05,), daemon=True)
         thread.start()
         try:
-            tunnel = ngrok.connect(echo.server_address[1], "tcp", pyngrok_config=standin.config())
+            tunnel = ngrok.connect(
+                str(echo.server_address[1]), "tcp", pyngrok_config=standin.config()
+            )
             assert tunnel.public_url is not None
             assert tunnel.public_url.startswith("tcp://127.0.0.1:")
             assert tunnel.proto == "tcp"

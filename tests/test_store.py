@@ -13,6 +13,7 @@ import os
 import signal
 import sqlite3
 import stat
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from typing import NoReturn
 
 import pytest
 
-from tavus_monitor import jsonlines, samples, writerprocess
+from tavus_monitor import jsonlines, samples
 from tavus_monitor.events import Event, Family, body_digest, classify
 from tavus_monitor.store import (
     SCHEMA_VERSION,
@@ -570,7 +571,8 @@ async def test_a_writer_process_that_cannot_be_started_fails_its_batch_at_once(
         def refuse(*args: object, **kwargs: object) -> NoReturn:
             raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
 
-        monkeypatch.setattr(writerprocess.subprocess, "Popen", refuse)
+        # writerprocess starts the writer with subprocess.Popen.
+        monkeypatch.setattr(subprocess, "Popen", refuse)
         async with asyncio.timeout(30):
             for n in (2, 3):  # the first may still reach the dead child; the second cannot
                 with pytest.raises(StoreError):

@@ -171,6 +171,7 @@ async def dash(settings: Settings) -> AsyncIterator[Dashboard]:
 
 def store_history(settings: Settings, bodies: Iterable[bytes], start: float) -> int:
     """Store ``bodies`` as earlier runs would have, one second apart; return how many."""
+    assert settings.db_path is not None
     with Store(settings.db_path) as store:
         futures = [
             store.submit(

@@ -48,7 +48,7 @@ class Tally(Static, can_focus=True):
 
 class WithTally(MonitorApp):
     # A relative CSS_PATH is read beside the module of the class that sets it.
-    CSS_PATH = Path(app_module.__file__).with_name("app.tcss")
+    CSS_PATH = str(Path(app_module.__file__).with_name("app.tcss"))
     PANES = (*MonitorApp.PANES, PaneSpec("tally", "Tally", Tally))
 
 

@@ -85,6 +85,7 @@ def call_history() -> list[tuple[float, bytes]]:
 
 
 def store_history(settings: Settings, history: list[tuple[float, bytes]]) -> None:
+    assert settings.db_path is not None
     with Store(settings.db_path) as store:
         futures = [
             store.submit(

@@ -117,10 +117,10 @@ class Watcher:
                     self._cursor += 1
                     if match(message):
                         return message
-                message = await self.subscription.get()
-                if message is None:
+                received = await self.subscription.get()
+                if received is None:
                     pytest.fail(f"the bus closed before {what}; saw {self.describe()}")
-                self.seen.append(message)
+                self.seen.append(received)
 
         try:
             return await asyncio.wait_for(scan(), within)

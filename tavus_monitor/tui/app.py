@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterable
 
 from textual import on, work
@@ -48,6 +48,7 @@ from ..settings import Settings
 from ..store import EventQuery, ReadOnlyStore, StoreReader
 from ..tunnel import TunnelState, TunnelStatus
 from . import _one_line, layout
+from .announcements import Announcements, Notable, Toast
 from .clipboard import copy_text
 from .filtering import parse_filter
 from .formatters import short_type
@@ -80,7 +81,7 @@ BURST_BATCH = 16
 QUIET_GC_INTERVAL = 1.0
 """Seconds between checks whether the callbacks paused long enough for a full collection."""
 TOAST_FLUSH_INTERVAL = 1.0
-"""Seconds between checks for a free toast slot to say how many toasts were held back."""
+"""Seconds between checks for a burst's summary and a free toast slot (held-back count)."""
 TOAST_WINDOW = 5.0
 """Seconds a toast stays up (Textual's default timeout)."""
 MAX_TOASTS_PER_WINDOW = 4
@@ -105,9 +106,6 @@ TASKS = {
     "transcript-refresh": "Refreshing the transcripts pane",
 }
 """What each worker (by name, else by group) does, in the words a failure notification uses."""
-
-TOAST_SEVERITIES = ("information", "warning", "error")
-"""Textual's toast severities, mildest first (a summary toast takes its worst)."""
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +144,7 @@ class MonitorApp(App[int]):
         self._batch_applied = asyncio.Event()
         self._toast_times: deque[float] = deque()
         self._toasts_held = 0
+        self._announcements = Announcements()
         # Everything teardown touches exists from here on: a start-up failure (a missing
         # stylesheet, say) unmounts an app whose on_mount never ran.
         self._toast_flush: Timer | None = None
@@ -176,7 +175,7 @@ class MonitorApp(App[int]):
         self.query_one("#filter", Input).display = False
         self.query_one(f"#{MAIN_PANE}").focus()
         self._run_monitor()
-        self._toast_flush = self.set_interval(TOAST_FLUSH_INTERVAL, self._flush_held_toasts)
+        self._toast_flush = self.set_interval(TOAST_FLUSH_INTERVAL, self._tick_toasts)
         self.set_interval(QUIET_GC_INTERVAL, self._quiet_gc.tick)
         self.started = True
 
@@ -449,8 +448,14 @@ class MonitorApp(App[int]):
         self._toast_times.append(now)
         self.notify(text, severity=severity, markup=False)  # type: ignore[arg-type]
 
+    def _tick_toasts(self) -> None:
+        """Every second: a burst's summary once it paused, then what the window held back."""
+        for toast in self._announcements.tick(time.monotonic()):
+            self._show_toast(toast)
+        self._flush_held_toasts()
+
     def _flush_held_toasts(self) -> None:
-        """Once a slot frees up, say how many toasts were held back (runs every second)."""
+        """Once a slot frees up, say how many toasts were held back."""
         if self._toasts_held and len(self._toast_times) < MAX_TOASTS_PER_WINDOW:
             held, self._toasts_held = self._toasts_held, 0
             self._toast(f"…and {held} more (see Events)")
@@ -539,21 +544,22 @@ class MonitorApp(App[int]):
         """Toasts for what a developer waits for: ends of calls, transcripts, failures.
 
         Which types notify, and how, is each type's ``notify`` in the event-type
-        registry. A batch with several (a burst: one batch per frame) gets one
-        toast that counts them by type, not a stack of toasts that hide the panes.
+        registry; :mod:`announcements` shows each at once while they are rare and one
+        summary per burst (see :meth:`_tick_toasts`).
         """
-        worth = [(event, toast) for event in events if (toast := event_types.toast(event))]
-        if len(worth) == 1:
-            text, severity = worth[0][1]
-            # Payload text: markup=False keeps it from being parsed, printable() keeps
-            # escape sequences and bidi overrides from reaching the terminal.
-            self._toast(printable(text), severity)
-        elif worth:
-            by_type = Counter(short_type(event.event_type) for event, _ in worth)
-            kinds = ", ".join(f"{count} {name}" for name, count in by_type.most_common())
-            worst = max((toast[1] for _, toast in worth), key=TOAST_SEVERITIES.index)
-            summary = f"{len(worth)} callbacks: {kinds} (see Events)"
-            self._toast(printable(summary), worst, callbacks=len(worth))
+        notable = [
+            Notable(short_type(event.event_type), text, severity)
+            for event in events
+            if (worth := event_types.toast(event)) is not None
+            for text, severity in [worth]
+        ]
+        for toast in self._announcements.take(notable, time.monotonic()):
+            self._show_toast(toast)
+
+    def _show_toast(self, toast: Toast) -> None:
+        # Payload text: markup=False keeps it from being parsed (see _toast), printable()
+        # keeps escape sequences and bidi overrides from reaching the terminal.
+        self._toast(printable(toast.text), toast.severity, callbacks=toast.callbacks)
 
     def _announce_rejections(self, count: int) -> None:
         first = self._rejections_seen == 0

@@ -70,10 +70,10 @@ def pid_exists(pid: int) -> bool:
     return True
 
 
-class TrackedPopen(subprocess.Popen):  # type: ignore[type-arg]
+class TrackedPopen(subprocess.Popen[Any]):
     """``subprocess.Popen`` that remembers every process, so teardown can reap them all."""
 
-    started: list[subprocess.Popen] = []  # type: ignore[type-arg]  # noqa: RUF012
+    started: list[subprocess.Popen[Any]] = []  # noqa: RUF012
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -116,7 +116,7 @@ class StandIn:
         return [entry["pid"] for entry in self.records("start") if entry["command"] == "start"]
 
 
-def reap(started: list[subprocess.Popen]) -> None:  # type: ignore[type-arg]
+def reap(started: list[subprocess.Popen[Any]]) -> None:
     """Kill and wait for every process pyngrok started, then close the pipes it left open."""
     for proc in started:
         if proc.poll() is None:
@@ -150,7 +150,7 @@ def standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StandIn
 
     monkeypatch.setattr(installer, "install_ngrok", no_download)
     monkeypatch.setattr(installer, "_download_file", no_download)
-    started: list[subprocess.Popen] = []  # type: ignore[type-arg]
+    started: list[subprocess.Popen[Any]] = []
     monkeypatch.setattr(TrackedPopen, "started", started)
     monkeypatch.setattr(subprocess, "Popen", TrackedPopen)
 

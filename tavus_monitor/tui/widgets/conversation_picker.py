@@ -66,8 +66,24 @@ class ConversationPicker(ScrollView, can_focus=True):
         self.cursor = ids.index(selected) if selected in ids else None
         size = Size(self.scrollable_content_region.width, len(self.rows) * LINES_PER_ROW)
         if size != self.virtual_size:
-            self.virtual_size = size
+            self._resize(size)
         self.refresh()
+
+    def _resize(self, size: Size) -> None:
+        """Take a new virtual size, reflowing the screen only when the scrollbar comes or goes.
+
+        ``virtual_size`` is a layout property: setting it reflows the whole screen,
+        which made the once-a-second refresh of this list an 18 ms frame (``bench/tui.py``,
+        100 callbacks/s). While the list stays longer (or shorter) than the pane, only
+        the scroll range changes: that is set without a reflow, and the scrollbar's
+        thumb catches up at the next one.
+        """
+        height = self.scrollable_content_region.height
+        scrolls_now = self.virtual_size.height > height
+        if self.virtual_size.width == size.width and scrolls_now == (size.height > height):
+            self.set_reactive(ConversationPicker.virtual_size, size)
+        else:
+            self.virtual_size = size
 
     def mark(self, selected: str | None) -> None:
         """Put the cursor on ``selected`` (opened some other way) without reopening it."""
