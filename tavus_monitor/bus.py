@@ -103,6 +103,11 @@ class Subscription:
         missed, self.missed = self.missed, 0
         return missed
 
+    @property
+    def pending(self) -> int:
+        """Messages waiting now."""
+        return len(self._items)
+
     def drain(self) -> list[Message]:
         """Everything waiting now, without blocking (for batch consumers)."""
         items = list(self._items)

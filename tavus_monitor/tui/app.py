@@ -55,6 +55,7 @@ from .formatters import short_type
 from .keys import Scope, actions, bindings, palette_entries
 from .layout import MAIN_PANE
 from .layout import SYSTEM_TYPES as SYSTEM_TYPES
+from .pacing import Pacing
 from .panes import Batch, CopyText, InspectEvent, Pane, PaneSpec
 from .quiet_gc import QuietCollector
 from .reading import read_store
@@ -65,19 +66,6 @@ from .widgets.transcript_pane import TranscriptPane
 from .widgets.transcript_view import TranscriptView
 from .widgets.url_bar import UrlBar
 
-BATCH_INTERVAL = 1 / 30
-"""Seconds between screen updates while callbacks stream in."""
-BURST_INTERVAL = 1 / 10
-"""Seconds between screen updates during a burst (a batch of BURST_BATCH or more messages).
-
-The screen shares the event loop with the server, and a frame of the dashboard
-costs about 9 ms of that loop at 120×35 whatever the batch holds (Textual
-renders every changed line of the panes): 30 of them a second took a quarter
-of the loop while Tavus waited for its answers. During a burst nobody reads
-rows scrolling past at hundreds a second, so a third of the frames shows the
-same; measured with ``python bench/tui.py --only burst``."""
-BURST_BATCH = 16
-"""Messages in one batch from which the updates slow to BURST_INTERVAL (about 500/s)."""
 QUIET_GC_INTERVAL = 1.0
 """Seconds between checks whether the callbacks paused long enough for a full collection."""
 TOAST_FLUSH_INTERVAL = 1.0
@@ -158,6 +146,8 @@ class MonitorApp(App[int]):
         """The store file was made anew: the panes reload before the next batch."""
         self._failures_shown: dict[str, float] = {}
         self._quiet_gc = QuietCollector()
+        self._pacing = Pacing()
+        """How often the panes take a batch: less often during a burst (see pacing)."""
         """Full garbage collections wait for a pause in the callbacks (see quiet_gc)."""
         """When each task's failure was last notified (see FAILURE_NOTICE_WINDOW)."""
 
@@ -266,6 +256,8 @@ class MonitorApp(App[int]):
                 # The store file was made anew (see _status); the error already said so.
                 self._store_replaced = False
                 await self._resync(None)
+            if not subscription.pending:
+                self._pacing.idle()
             if (message := await subscription.get()) is None:
                 return
             batch = [message, *subscription.drain()]
@@ -276,7 +268,7 @@ class MonitorApp(App[int]):
                     f"The dashboard fell behind a burst of callbacks ({missed} updates "
                     "skipped); the panes were reloaded from the store: nothing was lost."
                 )
-            await asyncio.sleep(BURST_INTERVAL if len(batch) >= BURST_BATCH else BATCH_INTERVAL)
+            await asyncio.sleep(self._pacing.after(len(batch), time.monotonic()))
 
     async def _resync(self, sentence: str | None) -> None:
         """Reload every pane from the store, wait for it, and say so (unless ``sentence``

@@ -23,14 +23,19 @@ import time
 
 QUIET_AFTER = 2.0
 """Seconds without a callback after which a full collection may run."""
+LONGEST_DEFERRAL = 60.0
+"""Seconds a full collection may wait for a pause at most: cyclic garbage frozen during
+an endless stream of callbacks must be freed some time, even at the cost of one stall."""
 
 
 class QuietCollector:
     """Freeze after start; collect everything again once the callbacks pause."""
 
-    def __init__(self, quiet_after: float = QUIET_AFTER) -> None:
+    def __init__(self, quiet_after: float = QUIET_AFTER, longest: float = LONGEST_DEFERRAL) -> None:
         self.quiet_after = quiet_after
+        self.longest = longest
         self._last_busy: float | None = None
+        self._last_full = time.monotonic()
 
     def started(self) -> None:
         """The app is up: what it holds now lives as long as it does."""
@@ -46,10 +51,21 @@ class QuietCollector:
         self._last_busy = time.monotonic()
 
     def tick(self) -> bool:
-        """Run the due full collection if the callbacks have paused; True if it ran."""
-        if self._last_busy is None or time.monotonic() - self._last_busy < self.quiet_after:
+        """Called every second or so; True if a full collection ran.
+
+        While callbacks keep coming, what they left behind is frozen too (cheap: the
+        collector's lists are spliced), so its passes during a burst only walk the last
+        second's objects; the full collection runs once they pause, or after
+        :data:`LONGEST_DEFERRAL` whatever happens.
+        """
+        if self._last_busy is None:
+            return False
+        now = time.monotonic()
+        if now - self._last_busy < self.quiet_after and now - self._last_full < self.longest:
+            gc.freeze()
             return False
         self._last_busy = None
+        self._last_full = now
         gc.unfreeze()
         gc.collect()
         gc.freeze()
