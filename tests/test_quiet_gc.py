@@ -58,3 +58,17 @@ def test_no_full_collection_while_callbacks_keep_arriving() -> None:
         assert not quiet.tick()
     finally:
         quiet.stopped()
+
+
+def test_an_endless_stream_still_gets_a_full_collection_now_and_then() -> None:
+    quiet = QuietCollector(quiet_after=60.0, longest=0.0)
+    try:
+        cycle = Node()
+        freed = weakref.ref(cycle)
+        quiet.started()  # frozen while alive
+        del cycle
+        quiet.busy()  # callbacks still coming, but the longest deferral has passed
+        assert quiet.tick()
+        assert freed() is None
+    finally:
+        quiet.stopped()

@@ -9,11 +9,14 @@ that answers Tavus: they were the slowest answers of the burst (POST → 200 p99
 burst``).
 
 So the dashboard moves what it holds once started into the permanent
-generation (:func:`gc.freeze`): the passes during a burst then walk only what
-arrived since. Once the callbacks have stopped for :data:`QUIET_AFTER`
-seconds, a full collection runs over everything (nothing cyclic is kept
-forever just because it was alive at a freeze) and what survives is frozen
-again, while nobody is waiting for an answer.
+generation (:func:`gc.freeze`), and while callbacks keep coming it freezes what
+they left behind every second too: the collector's passes during a burst then
+walk only the last second's objects. Freezing only at start still left passes
+of up to 27 ms (p99 30 ms); freezing each second as well gives p99 17-23 ms,
+against 6-7 ms for headless in the same run. Once the callbacks have stopped for
+:data:`QUIET_AFTER` seconds (or after :data:`LONGEST_DEFERRAL` at the latest), a
+full collection runs over everything, so nothing cyclic is kept forever just
+because it was alive at a freeze, and what survives is frozen again.
 """
 
 from __future__ import annotations
