@@ -88,21 +88,34 @@ class ShutdownKind(StrEnum):
     UNKNOWN = "unknown"
 
 
-_REASONS: dict[str, tuple[str, ShutdownKind]] = {
-    "end_conversation_endpoint_hit": ("ended through the API (/end)", ShutdownKind.NORMAL),
-    "participant_left_timeout": ("participant left (timeout)", ShutdownKind.NORMAL),
-    "daily_room_has_been_deleted": ("the room was deleted", ShutdownKind.NORMAL),
-    "max_call_duration": ("maximum call duration reached", ShutdownKind.TIMEOUT),
+_REASONS: dict[str, tuple[str, str, ShutdownKind]] = {
+    # code: (plain words, short words for narrow columns, kind). The short words are
+    # told apart by their first characters, so a column cut short still says which.
+    "end_conversation_endpoint_hit": (
+        "ended through the API (/end)",
+        "ended via API",
+        ShutdownKind.NORMAL,
+    ),
+    "participant_left_timeout": (
+        "participant left (timeout)",
+        "left · timeout",
+        ShutdownKind.NORMAL,
+    ),
+    "daily_room_has_been_deleted": ("the room was deleted", "room deleted", ShutdownKind.NORMAL),
+    "max_call_duration": ("maximum call duration reached", "max duration", ShutdownKind.TIMEOUT),
     "participant_absent_timeout": (
         "participant never joined (absent timeout)",
+        "never joined",
         ShutdownKind.TIMEOUT,
     ),
     "bot_could_not_join_meeting_it_was_probably_ended": (
         "replica could not join (the meeting had probably ended)",
+        "join failed",
         ShutdownKind.ERROR,
     ),
     "exception_encountered_during_conversation_startup": (
         "error while starting the conversation",
+        "startup error",
         ShutdownKind.ERROR,
     ),
 }
@@ -117,6 +130,9 @@ class ShutdownReason:
     """``raw`` without the optional trailing `` reached``."""
     words: str
     kind: ShutdownKind
+    short: str = ""
+    """A few words for a narrow column ("left · timeout", "never joined"); ``raw`` when
+    the reason is not documented."""
 
 
 def shutdown_reason(properties: dict[str, Any]) -> ShutdownReason | None:
@@ -131,13 +147,15 @@ def shutdown_reason(properties: dict[str, Any]) -> ShutdownReason | None:
         code = code[: -len(" reached")].rstrip()
     known = _REASONS.get(code)
     if known is not None:
-        return ShutdownReason(raw, code, known[0], known[1])
+        words, short, kind = known
+        return ShutdownReason(raw, code, words, kind, short)
     internal = _INTERNAL_ERROR.fullmatch(code)
     if internal is not None:
         step = internal.group("step").strip()
         words = f"internal error at step {step}" if step else "internal error"
-        return ShutdownReason(raw, code, words, ShutdownKind.ERROR)
-    return ShutdownReason(raw, code, raw, ShutdownKind.UNKNOWN)
+        short = f"internal error at {step}" if step else "internal error"
+        return ShutdownReason(raw, code, words, ShutdownKind.ERROR, short)
+    return ShutdownReason(raw, code, raw, ShutdownKind.UNKNOWN, raw)
 
 
 # --------------------------------------------------------------- transcript
@@ -301,3 +319,23 @@ def guardrail_name(payload: dict[str, Any]) -> str | None:
             if name:
                 return name
     return None
+
+
+# ------------------------------------------------------------------- video
+
+
+def video_error(body: dict[str, Any]) -> str | None:
+    """A failed video's error: ``error_details`` (specific) before ``status_details``.
+
+    ``status_details`` is a generic sentence ("An error occurred while generating this
+    request…"); ``error_details``, when Tavus fills it, says what went wrong. It may be
+    an object, which is shown as compact JSON.
+    """
+    details = body.get("error_details")
+    if details not in (None, "", {}, []):
+        text = as_text(details)
+        if text is not None:
+            return text
+        with contextlib.suppress(ValueError, RecursionError):
+            return json.dumps(details, ensure_ascii=False)
+    return as_text(body.get("status_details"))

@@ -185,11 +185,38 @@ def _pal_joined(event_type: str, body: dict[str, Any], properties: dict[str, Any
 def _shutdown(event_type: str, body: dict[str, Any], properties: dict[str, Any]) -> str:
     shutdown = cb.shutdown_reason(properties)
     if shutdown is None:
-        return "shutdown: no reason given"
+        return f"{SHUTDOWN_PREFIX}no reason given"
     shown = (
         shutdown.words if shutdown.words == shutdown.raw else f"{shutdown.words} ({shutdown.raw})"
     )
-    return f"shutdown: {shown}"
+    return f"{SHUTDOWN_PREFIX}{shown}"
+
+
+SHUTDOWN_PREFIX = "shutdown: "
+
+
+def shutdown_of_summary(summary: str) -> cb.ShutdownReason | None:
+    """The reason a stored shutdown summary names (what :func:`_shutdown` wrote), or None.
+
+    Lists hold rows without bodies, and the summary is what the store keeps of a
+    shutdown: this reads it back, so the system pane can show the reason's short
+    words without loading every body. The raw value is the part in parentheses
+    whose plain words are the text before it; a reason that is not documented was
+    written verbatim and comes back verbatim.
+    """
+    if not summary.startswith(SHUTDOWN_PREFIX):
+        return None
+    shown = summary[len(SHUTDOWN_PREFIX) :]
+    if shown == "no reason given":
+        return None
+    if shown.endswith(")"):
+        start = shown.find(" (")
+        while start != -1:
+            reason = cb.shutdown_reason({"shutdown_reason": shown[start + 2 : -1]})
+            if reason is not None and reason.words == shown[:start]:
+                return reason
+            start = shown.find(" (", start + 1)
+    return cb.shutdown_reason({"shutdown_reason": shown})
 
 
 _SHUTDOWN_SEVERITY = {
@@ -314,8 +341,7 @@ def _video_generation(event_type: str, body: dict[str, Any], properties: dict[st
     name = cb.as_text(body.get("video_name"))
     who = f"video {name!r}" if name else f"video {video_id or '(no id)'}"
     if status == "error":
-        message = cb.as_text(body.get("status_details")) or cb.as_text(body.get("error_details"))
-        return f"{who} failed: {message or 'no message'}"
+        return f"{who} failed: {cb.video_error(body) or 'no message'}"
     if status == "ready":
         return f"{who} ready"
     progress = cb.as_text(body.get("generation_progress"))

@@ -10,7 +10,7 @@ from datetime import datetime
 from .events import Event
 from .jsonlines import event_line
 from .sanitize import printable
-from .store import Rejection
+from .store import Rejection, SearchHit
 
 
 def _output_width() -> int:
@@ -45,6 +45,24 @@ def event_table(events: Iterable[Event], width: int | None = None) -> list[str]:
     ]
     header = ("ID", "RECEIVED", "FAMILY", "TYPE", "SUBJECT", "SUMMARY")
     return _table(header, rows, width, caps=(8, 19, 12, 40, 24))
+
+
+def search_table(hits: Iterable[SearchHit], width: int | None = None) -> list[str]:
+    """One row per match, newest first: the event, its turn, and the words in context."""
+    width = width or _output_width()
+    rows = [
+        (
+            str(hit.event.id),
+            _local_time(hit.event.received_at),
+            hit.event.event_type,
+            hit.event.conversation_id or hit.event.subject_id or "",
+            f"{hit.turn} {hit.role or ''}".rstrip() if hit.turn else "",
+            "".join(part for part, _ in hit.snippet),
+        )
+        for hit in hits
+    ]
+    header = ("ID", "RECEIVED", "TYPE", "SUBJECT", "TURN", "MATCH")
+    return _table(header, rows, width, caps=(8, 19, 40, 24, 14))
 
 
 def rejection_table(rejections: Iterable[Rejection], width: int | None = None) -> list[str]:

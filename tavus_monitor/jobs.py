@@ -17,7 +17,8 @@ class Job:
     status: str
     progress: str | None
     message: str | None
-    """The error (or status) message, when there is one."""
+    """The error when the job failed (for a video, ``error_details`` before the generic
+    ``status_details``), else the status message, when there is one."""
     hosted_url: str | None
     stream_url: str | None
     download_url: str | None
@@ -61,10 +62,9 @@ def job_from_event(event: Event) -> Job | None:
             received_at=event.received_at,
             severity=event.severity,
         )
-    message = cb.as_text(payload.get("status_details"))
-    error_details = payload.get("error_details")
-    if status == "error" and error_details:
-        message = f"{message or 'error'}: {cb.as_text(error_details) or error_details!r}"
+    message = (
+        cb.video_error(payload) if status == "error" else cb.as_text(payload.get("status_details"))
+    )
     return Job(
         kind="video",
         subject_id=event.subject_id or "(no id)",

@@ -30,9 +30,13 @@ from .tunnel import (
     TunnelStatus,
     TunnelSupervisor,
     TunnelTiming,
+    save_authtoken,
 )
 
 log = logging.getLogger(__name__)
+
+LOCAL_ONLY = "local only: Tavus cannot reach it"
+"""How a ``Callback URL:`` line marks a URL that is not public."""
 
 
 class MonitorError(Exception):
@@ -64,6 +68,8 @@ class Monitor:
         self._reseed: asyncio.Task[None] | None = None
         self.tunnel_status = self._initial_tunnel_status()
         self._started_at = time.time()
+        self._announced_url: str | None = None
+        """The last ``Callback URL:`` line: each change of the URL is announced once."""
 
     # ---------------------------------------------------------------- URLs
 
@@ -93,6 +99,24 @@ class Monitor:
         """The URL to give Tavus as ``callback_url``."""
         public = self.public_base_url
         return public + self.webhook_path if public else self.local_url
+
+    @property
+    def local_only(self) -> bool:
+        """Whether the callback URL is the local one, which Tavus cannot reach."""
+        return self.public_base_url is None
+
+    def _announce_url(self) -> None:
+        """A ``Callback URL: …`` status line (plain, at line start) when the URL changed.
+
+        Headless mode prints it as it is, so ``grep '^Callback URL:'`` finds every one;
+        a local URL is marked, since Tavus cannot call it.
+        """
+        line = f"Callback URL: {self.callback_url}"
+        if self.local_only:
+            line += f" ({LOCAL_ONLY})"
+        if line != self._announced_url:
+            self._announced_url = line
+            self._status(line, topic="url")
 
     # ----------------------------------------------------------- lifecycle
 
@@ -170,7 +194,7 @@ class Monitor:
         else:
             kind = StatusKind.INFO if settings.public_url else StatusKind.WARNING
             self._status(f"Tunnel: {self.tunnel_status.text}", kind, "tunnel")
-            self._status(f"Callback URL: {self.callback_url}", topic="url")
+            self._announce_url()
         self._write_state()
 
     def _initial_tunnel_status(self) -> TunnelStatus:
@@ -183,7 +207,7 @@ class Monitor:
         if self.settings.no_tunnel:
             return TunnelStatus(
                 TunnelState.OFF,
-                problem="off (--no-tunnel): Tavus cannot reach a local URL",
+                problem="off (--no-tunnel)",
             )
         return TunnelStatus(TunnelState.STARTING)
 
@@ -203,7 +227,6 @@ class Monitor:
         self._tunnel_task = asyncio.create_task(self.tunnel.run(), name="tavus-monitor-tunnel")
 
     def _tunnel_changed(self, status: TunnelStatus) -> None:
-        before = self.callback_url
         self.tunnel_status = status
         self.bus.publish(TunnelChanged(status))
         if status.state is TunnelState.UP:
@@ -220,14 +243,8 @@ class Monitor:
             self._status(f"Tunnel {status.text}", StatusKind.WARNING, "tunnel")
         else:
             self._status(f"Tunnel: {status.text}", topic="tunnel")
-        if status.state is TunnelState.UP or before != self.callback_url:
-            self._status(f"Callback URL: {self.callback_url}", topic="url")
-        elif status.state is TunnelState.FAILED:
-            self._status(
-                f"Callback URL: {self.callback_url} (local only until the tunnel works)",
-                StatusKind.WARNING,
-                "url",
-            )
+        if status.state is not TunnelState.STARTING:  # starting: wait for what comes of it
+            self._announce_url()
         self._write_state()
 
     def retry_tunnel(self) -> bool:
@@ -236,6 +253,21 @@ class Monitor:
             return False
         self.tunnel.retry()
         return True
+
+    def use_authtoken(self, token: str) -> bool:
+        """Open the tunnel again now with ``token``; False when no tunnel is managed here.
+
+        The token is kept in memory only (see :meth:`save_authtoken`) and never logged.
+        """
+        if self.tunnel is None:
+            return False
+        self.tunnel.use_authtoken(token)
+        return True
+
+    async def save_authtoken(self, token: str) -> None:
+        """Save ``token`` to ngrok's config file for later runs (``TunnelError`` if not)."""
+        options = self.tunnel.options if self.tunnel is not None else TunnelOptions()
+        await asyncio.to_thread(save_authtoken, options, token)
 
     def _write_state(self) -> None:
         write_state(

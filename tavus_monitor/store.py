@@ -52,11 +52,16 @@ from .events import (
     StoreFileLost,
     row_fields,
 )
+from .jsonbody import parse_json
 from .private import private_temporary_dir
+from .search import TURN_BITS, index_rows, match_expression, snippet, split_rowid, terms
 from .storefile import (
     SCHEMA_VERSION,
+    SEARCH_SCHEMA,
+    SEARCH_TABLE,
     FileIdentity,
     connect,
+    has_search_index,
     lost_file_notice,
     open_for_writing,
 )
@@ -72,6 +77,8 @@ __all__ = [
     "EventQuery",
     "ReadOnlyStore",
     "Rejection",
+    "SearchHit",
+    "SearchUnavailable",
     "Store",
     "StoreError",
     "StoreFileLost",
@@ -100,6 +107,10 @@ _ROW_COLUMNS = (  # EventRow's fields, in their order (see events.row_fields)
     "duplicate_of, error, length(body), occurred_at, severity"
 )
 _EVENT_COLUMNS = _ROW_COLUMNS + ", body, headers, remote_addr, path, body_sha256"
+_NO_FTS5 = (
+    "search is unavailable: the SQLite this Python uses has no full-text search (FTS5); "
+    "run tavus-monitor with a Python whose sqlite3 has it."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +179,24 @@ class _Job:
     future: concurrent.futures.Future[Any] | asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop | None = None
     """The loop owning ``future`` when it is an asyncio future."""
+
+
+class SearchUnavailable(StoreError):
+    """The store cannot be searched; the text is one sentence for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """Where words were found: an event, and the turn of its transcript (0: elsewhere)."""
+
+    event: EventRow
+    turn: int
+    """The turn's number in the transcript, from 1 (as the transcript view lists them);
+    0 when the words are in the event's other text (summary, payload)."""
+    role: str | None
+    snippet: tuple[tuple[str, bool], ...]
+    """The text around the first match, as ``(part, is_match)``: payload text, not yet
+    made inert (see :func:`tavus_monitor.search.snippet`)."""
 
 
 CommitListener = Callable[[list[Event], list[Rejection]], None]
@@ -334,6 +363,148 @@ class StoreReader:
         by_family = dict(self._read("SELECT family, count(*) FROM events GROUP BY family"))
         rejected = self._read("SELECT count(*) FROM rejected")[0][0]
         return Counts(sum(by_family.values()), rejected, by_family)
+
+    def search(
+        self,
+        words: str,
+        limit: int = 100,
+        query: EventQuery = EventQuery(),
+        *,
+        prefix_last: bool = False,
+        before_rowid: int | None = None,
+    ) -> list[SearchHit]:
+        """Turns and events whose text holds every one of ``words``, newest first.
+
+        Through the FTS5 index (:mod:`tavus_monitor.search`); ``query``'s filters
+        (family, type, conversation) narrow it, its ``search`` and paging are not
+        used. ``prefix_last``: the last word also matches as the start of a word
+        (search as you type). Raises :class:`SearchUnavailable` when the store
+        has no index (an older store opened read-only, or SQLite without FTS5).
+        """
+        hits = self._search_rowids(words, limit, query, prefix_last, before_rowid)
+        if not hits:
+            return []
+        event_ids = sorted({split_rowid(value)[0] for value in hits})
+        marks = ", ".join("?" * len(event_ids))
+        rows = self._read(
+            f"SELECT {_ROW_COLUMNS}, body FROM events WHERE id IN ({marks})", event_ids
+        )
+        wanted = terms(words)
+        if prefix_last and wanted:
+            wanted[-1] = (wanted[-1][0], True)
+        texts: dict[int, tuple[EventRow, dict[int, tuple[str, str | None]]]] = {}
+        for row in rows:
+            event = _row_from_row(row[:12])
+            body = bytes(row[12])
+            payload = parse_json(body).value
+            turns = {
+                item.turn: (item.text, item.role)
+                for item in index_rows(payload, event.summary, body=body)
+            }
+            texts[event.id] = (event, turns)
+        found = []
+        for value in hits:
+            event_id, turn = split_rowid(value)
+            if event_id not in texts:
+                continue
+            event, turns = texts[event_id]
+            text, role = turns.get(turn, ("", None))
+            found.append(SearchHit(event, turn, role, tuple(snippet(text, wanted))))
+        return found
+
+    def unindexed(self) -> int:
+        """Stored events search cannot find yet: the writer indexes them while it is idle
+        (see :meth:`~tavus_monitor.writer.SQLiteWriter.index_pending`), so after a burst
+        this falls to 0 within moments. Raises :class:`SearchUnavailable` as ``search``."""
+        self._check_searchable()
+        newest = self._read(f"SELECT max(rowid) FROM {SEARCH_TABLE}")[0][0]
+        after = split_rowid(newest)[0] if newest is not None else 0
+        row = self._read(
+            "SELECT count(*) FROM events WHERE id > ? AND duplicate_of IS NULL", (after,)
+        )
+        return int(row[0][0])
+
+    def search_events(self, words: str, query: EventQuery = EventQuery()) -> list[Event]:
+        """Whole events holding every one of ``words``, newest first, ``query.limit`` at most.
+
+        Like :meth:`search`, one entry per event however many of its turns match
+        (``history --search``).
+        """
+        ids: list[int] = []
+        before: int | None = None
+        page = max(100, query.limit * 4)
+        while len(ids) < query.limit:
+            rowids = self._search_rowids(words, page, query, False, before)
+            for value in rowids:
+                event_id = split_rowid(value)[0]
+                if not ids or ids[-1] != event_id:
+                    ids.append(event_id)
+            if len(rowids) < page:
+                break
+            before = rowids[-1]
+        ids = ids[: max(0, query.limit)]
+        if not ids:
+            return []
+        marks = ", ".join("?" * len(ids))
+        rows = self._read(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE id IN ({marks}) ORDER BY id DESC", ids
+        )
+        return [_event_from_row(row) for row in rows]
+
+    def _search_rowids(
+        self,
+        words: str,
+        limit: int,
+        query: EventQuery,
+        prefix_last: bool,
+        before_rowid: int | None,
+    ) -> list[int]:
+        expression = match_expression(words, prefix_last=prefix_last)
+        if expression is None:
+            return []
+        self._check_searchable()
+        where, params = _where(
+            EventQuery(
+                family=query.family,
+                event_type=query.event_type,
+                conversation_id=query.conversation_id,
+                families=query.families,
+                event_types=query.event_types,
+            )
+        )
+        join = f" JOIN events ON events.id = s.rowid >> {TURN_BITS}" if where else ""
+        conditions = [f"{SEARCH_TABLE} MATCH ?"]
+        values: list[Any] = [expression]
+        if before_rowid is not None:
+            conditions.append("s.rowid < ?")
+            values.append(before_rowid)
+        if where:
+            conditions.append(where.removeprefix(" WHERE "))
+            values.extend(params)
+        sql = (
+            f"SELECT s.rowid FROM {SEARCH_TABLE} AS s{join} WHERE {' AND '.join(conditions)} "
+            "ORDER BY s.rowid DESC LIMIT ?"
+        )
+        try:
+            return [row[0] for row in self._read(sql, [*values, max(0, limit)])]
+        except sqlite3.OperationalError as exc:
+            if "fts5" in str(exc):  # the index exists, but this SQLite cannot read it
+                raise SearchUnavailable(_NO_FTS5) from exc
+            raise
+
+    def _check_searchable(self) -> None:
+        with self._reader_lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            if has_search_index(self._reader_db):
+                return
+            version = self._reader_db.execute("PRAGMA user_version").fetchone()[0]
+        if version < SEARCH_SCHEMA:
+            raise SearchUnavailable(
+                f"{self.path} has no search index yet: search needs tavus-monitor "
+                "(this version) to have run once on this store (it builds the index)."
+            )
+        raise SearchUnavailable(_NO_FTS5)
 
     def rejections(self, limit: int = 100, before_id: int | None = None) -> list[Rejection]:
         """Refused requests, newest first."""
@@ -738,7 +909,9 @@ class ReadOnlyStore(StoreReader):
 
     OLDEST_READABLE_SCHEMA = 1
     """The oldest schema whose files the queries read. Migrations 2 and 3 changed
-    indexes only; one that changes what the queries select must raise this."""
+    indexes only, and 4 added the search index, which only :meth:`search` reads
+    (on an older file it says, in one sentence, that the monitor must run on it
+    once); one that changes what the queries select must raise this."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -15,6 +15,7 @@ the writer notices (one ``stat`` each time: about 2 µs).
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -24,8 +25,16 @@ from .events import StoreError as StoreError
 from .events import StoreFileLost as StoreFileLost
 from .private import create_private, make_private
 
+log = logging.getLogger(__name__)
+
 BUSY_TIMEOUT = 30.0
 """Seconds a connection waits for another's lock before SQLite gives up."""
+
+SEARCH_TABLE = "search_index"
+SEARCH_INDEX_SQL = (
+    f"CREATE VIRTUAL TABLE {SEARCH_TABLE} USING fts5("
+    "text, content='', tokenize='unicode61 remove_diacritics 2')"
+)
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: events and rejected requests.
@@ -82,8 +91,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX events_sha_orphans ON events (body_sha256)
         WHERE conversation_id IS NULL AND family NOT IN ('replica', 'video');
     """,
+    # 4: full-text search over every transcript turn and every payload (see
+    # tavus_monitor.search). Contentless: the text is in events.body already.
+    # Made by _search_index (FTS5 is missing from some SQLite builds); the writer
+    # indexes the events, those already stored included, while it is idle.
+    SEARCH_INDEX_SQL,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+SEARCH_SCHEMA = 4
+"""The first schema with the search index: an older file has none until a monitor opens it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,15 +189,54 @@ def migrate(connection: sqlite3.Connection, name: str) -> None:
                     f"(schema {version}, this one knows {SCHEMA_VERSION}); upgrade tavus-monitor."
                 )
             if version == SCHEMA_VERSION:
+                if not has_search_index(connection) and fts5_available(connection):
+                    _search_index(connection, name)  # migrated where SQLite had no FTS5
                 connection.execute("COMMIT")
                 return
-            for statement in _split_sql(MIGRATIONS[version]):
-                connection.execute(statement)
+            if version + 1 == SEARCH_SCHEMA:
+                _search_index(connection, name)
+            else:
+                for statement in _split_sql(MIGRATIONS[version]):
+                    connection.execute(statement)
             connection.execute(f"PRAGMA user_version = {version + 1}")
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
             raise
+
+
+def fts5_available(connection: sqlite3.Connection) -> bool:
+    """Whether this SQLite has FTS5 (most builds do; a few minimal ones do not)."""
+    try:
+        connection.execute("CREATE VIRTUAL TABLE temp.fts5_probe USING fts5(x)")
+        connection.execute("DROP TABLE temp.fts5_probe")
+    except sqlite3.OperationalError:
+        return False
+    return True
+
+
+def has_search_index(connection: sqlite3.Connection) -> bool:
+    row = connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (SEARCH_TABLE,)
+    ).fetchone()
+    return row is not None
+
+
+def _search_index(connection: sqlite3.Connection, name: str) -> None:
+    """Migration 4, in its transaction: make the (empty) search index.
+
+    The events already stored are indexed by the writer process while it is idle
+    (:meth:`~tavus_monitor.writer.SQLiteWriter.index_pending`), as new ones are:
+    filling it here took 1.9 s for 100,000 events and 27 s for 1,000,000
+    (``python bench/queries.py``), all before the monitor could answer anyone.
+    Without FTS5 the store works on unsearchable (search says so in one
+    sentence), and the index is made the first time a monitor whose SQLite has
+    FTS5 opens the file.
+    """
+    if not fts5_available(connection):
+        log.warning("%s: this SQLite has no FTS5, so stored events cannot be searched", name)
+        return
+    connection.execute(SEARCH_INDEX_SQL)
 
 
 def _split_sql(script: str) -> list[str]:

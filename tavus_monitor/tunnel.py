@@ -62,6 +62,8 @@ class TunnelStatus:
     """What to do about it, one sentence."""
     previous_url: str | None = None
     """Set when the public URL changed: the URL Tavus resources may still be calling."""
+    needs_authtoken: bool = False
+    """The failure is a missing or refused authtoken: a new one (``use_authtoken``) fixes it."""
 
     @property
     def text(self) -> str:
@@ -70,6 +72,8 @@ class TunnelStatus:
             return f"up: {self.public_url}"
         if self.state is TunnelState.STARTING:
             return "starting ngrok…"
+        if self.state is TunnelState.OFF and self.problem:
+            return self.problem  # "off (--no-tunnel)", "your own (https://…)"
         detail = " ".join(part for part in (self.problem, self.advice) if part)
         return f"{self.state.value}: {detail}" if detail else self.state.value
 
@@ -101,12 +105,16 @@ class TunnelTiming:
 class TunnelError(Exception):
     """A tunnel failure explained: ``problem`` and ``advice`` are sentences for the user."""
 
-    def __init__(self, problem: str, advice: str, *, permanent: bool) -> None:
+    def __init__(
+        self, problem: str, advice: str, *, permanent: bool, needs_authtoken: bool = False
+    ) -> None:
         super().__init__(problem)
         self.problem = problem
         self.advice = advice
         self.permanent = permanent
         """True when retrying without a change (token, binary, domain) cannot help."""
+        self.needs_authtoken = needs_authtoken
+        """True when an authtoken (a missing or a valid one) is what it takes."""
 
 
 # ------------------------------------------------------------ explaining
@@ -118,7 +126,7 @@ def explain(exc: BaseException, options: TunnelOptions) -> TunnelError:
 
     if isinstance(exc, TunnelError):
         return exc
-    text = _error_text(exc)
+    text = redact(_error_text(exc), options.authtoken)
     if isinstance(exc, PyngrokNgrokInstallError):
         return TunnelError(
             "The ngrok agent could not be downloaded (no network, a proxy or a certificate "
@@ -133,9 +141,11 @@ def explain(exc: BaseException, options: TunnelOptions) -> TunnelError:
             "ngrok refused to start: it needs an authtoken."
             if missing
             else "ngrok refused the authtoken: it is not valid.",
-            "Get one at https://dashboard.ngrok.com/get-started/your-authtoken and set "
-            "NGROK_AUTHTOKEN (or pass --ngrok-authtoken), then retry (t in the dashboard).",
+            "Get one at https://dashboard.ngrok.com/get-started/your-authtoken and paste it "
+            "in the dashboard (a), or restart with NGROK_AUTHTOKEN set (or --ngrok-authtoken), "
+            "or save it with `ngrok config add-authtoken <token>` and restart.",
             permanent=True,
+            needs_authtoken=True,
         )
     if "ERR_NGROK_108" in text:
         return TunnelError(
@@ -161,9 +171,9 @@ def explain(exc: BaseException, options: TunnelOptions) -> TunnelError:
             permanent=False,
         )
     if "unable to start" in text.lower() or "errored on start" in text.lower():
+        agent_error = redact(_last_agent_error(exc) or "", options.authtoken)
         return TunnelError(
-            "The ngrok agent could not start"
-            + (f": {_last_agent_error(exc)}." if _last_agent_error(exc) else "."),
+            "The ngrok agent could not start" + (f": {agent_error}." if agent_error else "."),
             "The monitor retries by itself; the log file has the agent's output.",
             permanent=False,
         )
@@ -216,6 +226,8 @@ class NgrokAgent:
         from pyngrok import conf, process
 
         self.options = options
+        if options.authtoken:
+            _REDACT.secrets.add(options.authtoken)
         path = options.ngrok_path or _installed_ngrok()
         self._process: Any = None
         """pyngrok's NgrokProcess for this agent, kept so that :meth:`close` can close its
@@ -225,7 +237,8 @@ class NgrokAgent:
             if self._process is None:  # the first line: the process is registered by now
                 self._process = process._current_processes.get(self.config.ngrok_path)
             if on_log is not None:
-                on_log(entry.line)
+                # ngrok quotes a refused authtoken in its error ("Your authtoken: …").
+                on_log(redact(entry.line, options.authtoken))
 
         config_kwargs: dict[str, Any] = {
             "auth_token": options.authtoken,
@@ -314,7 +327,8 @@ class _AgentSubprocess:
 
     ngrok prints fatal errors (a refused authtoken, say) to stderr as well as in its log;
     inherited, they would land on the dashboard or among headless status lines. Joined
-    to stdout, pyngrok reads them with the log, which goes to the log file.
+    to stdout, pyngrok reads them with the log, which goes to the log file (and
+    ``ngrok config add-authtoken``'s answer, which pyngrok reads with ``check_output``).
     """
 
     def __getattr__(self, name: str) -> Any:
@@ -324,6 +338,70 @@ class _AgentSubprocess:
     def Popen(*args: Any, **kwargs: Any) -> subprocess.Popen[Any]:
         kwargs.setdefault("stderr", subprocess.STDOUT)
         return subprocess.Popen(*args, **kwargs)
+
+    @staticmethod
+    def check_output(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("stderr", subprocess.STDOUT)
+        return subprocess.check_output(*args, **kwargs)
+
+
+def redact(text: str, secret: str | None) -> str:
+    """``text`` with ``secret`` (an authtoken) replaced, for logs and messages."""
+    return text.replace(secret, "<authtoken>") if secret else text
+
+
+class _RedactAuthtokens(logging.Filter):
+    """Keeps the authtokens in use out of the agent's log lines, as pyngrok logs them.
+
+    ngrok quotes a refused authtoken in its error ("Your authtoken: …"), and pyngrok logs
+    every line of the agent (logger ``pyngrok.process.ngrok``), which goes to the log file.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            text = record.getMessage()
+            for secret in self.secrets:
+                text = redact(text, secret)
+            record.msg, record.args = text, None
+        return True
+
+
+_REDACT = _RedactAuthtokens()
+logging.getLogger("pyngrok.process.ngrok").addFilter(_REDACT)
+
+
+def save_authtoken(options: TunnelOptions, token: str) -> None:
+    """Save ``token`` in ngrok's config file, as ``ngrok config add-authtoken`` does (blocking).
+
+    pyngrok's ``set_auth_token`` runs the agent's own ``config add-authtoken`` (into
+    ``options.config_path``, else the file the agent reads by default), so later runs find
+    it. Raises :class:`TunnelError`; no message or log line holds the token.
+    """
+    from pyngrok import conf, ngrok, process
+
+    path = options.ngrok_path or _installed_ngrok()
+    config_kwargs: dict[str, Any] = {"config_path": options.config_path}
+    if path is not None:
+        config_kwargs["ngrok_path"] = path
+    config = conf.PyngrokConfig(**config_kwargs)
+    process.subprocess = _AGENT_SUBPROCESS  # type: ignore[assignment,attr-defined]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # a first-use download's progress
+            ngrok.set_auth_token(token, pyngrok_config=config)
+    except Exception as exc:
+        output = getattr(exc, "output", None)
+        detail = _first_line(redact(str(output or exc), token))
+        log.warning("saving the ngrok authtoken failed: %s", detail)
+        raise TunnelError(
+            f"ngrok could not save the authtoken: {detail}.",
+            "It is still used until the monitor stops; save it yourself with "
+            "`ngrok config add-authtoken <token>`.",
+            permanent=True,
+        ) from None
 
 
 _AGENT_SUBPROCESS = _AgentSubprocess()
@@ -398,6 +476,11 @@ class TunnelSupervisor:
         """Try again now (after a failure, or to skip a backoff wait)."""
         self._retry.set()
 
+    def use_authtoken(self, token: str) -> None:
+        """Open the tunnel again now, with ``token`` (pasted in the dashboard, say)."""
+        self.options = replace(self.options, authtoken=token)
+        self.retry()
+
     async def run(self) -> None:
         """Open the tunnel and keep it open until :meth:`close`."""
         attempt = 0
@@ -412,7 +495,12 @@ class TunnelSupervisor:
                     return
                 if error.permanent:
                     self._set(
-                        TunnelStatus(TunnelState.FAILED, problem=error.problem, advice=error.advice)
+                        TunnelStatus(
+                            TunnelState.FAILED,
+                            problem=error.problem,
+                            advice=error.advice,
+                            needs_authtoken=error.needs_authtoken,
+                        )
                     )
                     await self._wait_for_retry(None)
                     attempt = 0
@@ -474,7 +562,7 @@ class TunnelSupervisor:
                 permanent=False,
             ) from None
         except Exception as exc:
-            log.warning("tunnel failed: %s", exc)
+            log.warning("tunnel failed: %s", redact(str(exc), agent.options.authtoken))
             raise explain(exc, agent.options) from exc
         if self._closing:
             # close() came while the agent was starting, perhaps before its process

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from importlib import metadata
 from pathlib import Path
@@ -24,6 +25,7 @@ import tavus_monitor
 from tavus_monitor.event_types import ENVELOPE_FAMILIES, REGISTRY
 from tavus_monitor.monitor import Monitor
 from tavus_monitor.settings import Settings
+from tavus_monitor.store import StoreReader
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tavus"
 TEST_TOKEN = "test-token-0123456789abcdef"
@@ -172,3 +174,19 @@ async def monitor(settings: Settings) -> AsyncIterator[Monitor]:
 async def client(monitor: Monitor) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=monitor.base_url, timeout=30) as http:
         yield http
+
+
+def wait_indexed(store: StoreReader, timeout: float = 10.0) -> None:
+    """Until search finds every stored event (the writer indexes while idle, just after)."""
+    deadline = time.monotonic() + timeout
+    while store.unindexed():
+        assert time.monotonic() < deadline, "the writer never indexed what it stored"
+        time.sleep(0.01)
+
+
+async def wait_indexed_async(store: StoreReader) -> None:
+    """:func:`wait_indexed` for tests on the app's event loop (10 s at most)."""
+    async with asyncio.timeout(10):
+        # The writer is another process: there is no event here to await, only the file.
+        while await asyncio.to_thread(store.unindexed):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)

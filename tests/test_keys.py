@@ -27,7 +27,9 @@ import tavus_monitor.tui
 from tavus_monitor.settings import Settings
 from tavus_monitor.tui.app import MonitorApp
 from tavus_monitor.tui.keys import KEYS, Scope, bindings, help_sections, markdown_table
+from tavus_monitor.tui.screens.authtoken import AuthtokenScreen
 from tavus_monitor.tui.screens.inspector import InspectorScreen
+from tavus_monitor.tui.screens.search import SearchScreen
 from tavus_monitor.tui.screens.simple import (
     ConversationsScreen,
     HelpScreen,
@@ -53,7 +55,7 @@ DASHBOARD_TABLE = (
 README_TABLES = (
     DASHBOARD_TABLE,
     (Scope.INSPECTOR, Scope.LONG_JSON),
-    (Scope.CONVERSATIONS, Scope.REJECTED_AND_LOG, Scope.HELP),
+    (Scope.CONVERSATIONS, Scope.REJECTED_AND_LOG, Scope.SEARCH, Scope.AUTHTOKEN, Scope.HELP),
 )
 """Every key table of the README, in its order."""
 WIDGETS: dict[Scope, type[Widget]] = {
@@ -74,6 +76,8 @@ OWNERS: dict[type[App[Any]] | type[Widget] | type[Screen[Any]], tuple[Scope, ...
     ConversationsScreen: (Scope.CONVERSATIONS,),
     RejectedScreen: (Scope.REJECTED_AND_LOG,),
     LogScreen: (Scope.REJECTED_AND_LOG,),
+    SearchScreen: (Scope.SEARCH,),
+    AuthtokenScreen: (Scope.AUTHTOKEN,),
     HelpScreen: (Scope.HELP,),
 }
 """Every class of the dashboard that binds keys, and the scopes it binds."""

@@ -32,6 +32,7 @@ from tavus_monitor.store import Delivery, Store
 from tavus_monitor.tui.app import MonitorApp
 from tavus_monitor.tui.screens.inspector import InspectorScreen
 from tavus_monitor.tui.widgets import url_bar
+from tavus_monitor.tui.widgets.jobs_pane import JobsPane
 from tavus_monitor.tui.widgets.row_list import RowList
 from tavus_monitor.tui.widgets.transcript_view import TranscriptView
 
@@ -82,6 +83,77 @@ def call_history() -> list[tuple[float, bytes]]:
     for index, name in enumerate(("video.ready", "replica.error")):
         history.append((JOINED_AT + 480 + index, json.dumps(samples.load(name)).encode()))
     return history
+
+
+DAY_START = datetime(2025, 7, 11, 9, 0, tzinfo=UTC).timestamp()
+DAY_REASONS: tuple[str, ...] = (
+    "participant_left_timeout reached",
+    "participant_absent_timeout reached",
+    "max_call_duration reached",
+    "end_conversation_endpoint_hit",
+    "exception_encountered_during_conversation_startup",
+    "internal error occurred at step llm_inference",
+    "bot_could_not_join_meeting_it_was_probably_ended",
+    "daily_room_has_been_deleted",
+    "participant_left_timeout",
+    "replica_restarted_mid_call",
+)
+"""A day's shutdowns: every documented reason (with and without `` reached``) and one
+that is not documented, which must show verbatim."""
+DAY_NOW = DAY_START + 8 * 3600 + 900
+"""The frozen "now" of the day: a few minutes after its last callback."""
+
+
+def day_conversation(index: int) -> str:
+    return f"c{index:x}{'e5a0b7d31f04a9'[: 11 - len(f'{index:x}')]}"
+
+
+def day_history() -> list[tuple[float, bytes]]:
+    """A realistic working day: ten calls ending every way Tavus documents (and one way
+    it does not), a duplicate delivery, the last call complete with its transcript and
+    results, and replica trainings and video renders that succeed and fail."""
+    history: list[tuple[float, bytes]] = []
+
+    def add(at: float, data: dict[str, Any]) -> None:
+        history.append((at, json.dumps(data, indent=2).encode()))
+
+    def conversation(name: str, conversation_id: str, **properties: Any) -> dict[str, Any]:
+        data: dict[str, Any] = samples.load(name)
+        data["conversation_id"] = conversation_id
+        data["properties"] = {**data.get("properties", {}), **properties}
+        return data
+
+    for index, reason in enumerate(DAY_REASONS):
+        start = DAY_START + index * 45 * 60
+        conversation_id = day_conversation(index + 1)
+        if reason != "participant_absent_timeout reached":
+            add(start, conversation("system.replica_joined", conversation_id))
+            if index % 2 == 0:  # newer accounts get the pal_joined twin too
+                add(start + 0.001, conversation("system.pal_joined", conversation_id))
+        shutdown = conversation("system.shutdown", conversation_id, shutdown_reason=reason)
+        add(start + 170 + index * 7, shutdown)
+        if index == 3:  # delivered twice
+            add(start + 171 + index * 7, shutdown)
+        if reason.startswith(("participant_left", "max_call", "end_conversation")):
+            transcript = conversation("application.transcription_ready", conversation_id)
+            add(start + 170.5 + index * 7, transcript)
+    jobs_at = DAY_START + 4 * 3600
+    ready = samples.load("video.ready")
+    add(jobs_at, ready)
+    failed = samples.load("video.error")
+    failed["error_details"] = "Audio file could not be decoded: unsupported codec (opus in .mov)"
+    add(jobs_at + 600, failed)
+    default_name = samples.load("video.ready")
+    default_name["video_id"] = "v7f3e91c2a"
+    default_name["video_name"] = "replica_id: r79e1c033f - July 11, 2025 - video: 0"
+    add(jobs_at + 1200, default_name)
+    add(jobs_at + 1800, samples.load("replica.error"))
+    add(jobs_at + 2400, samples.load("replica.ready"))
+    last = day_conversation(len(DAY_REASONS) + 1)
+    end = DAY_NOW - 900
+    for name, offset in samples.CONVERSATION_SEQUENCE:
+        add(end - 474 + offset, conversation(name, last))
+    return sorted(history, key=lambda item: item[0])
 
 
 def store_history(settings: Settings, history: list[tuple[float, bytes]]) -> None:
@@ -167,6 +239,30 @@ def test_inspector_on_the_transcript(snap_compare: SnapCompare, fixed_settings: 
         assert app.screen.event.event_type == "application.transcription_ready"
 
     assert snap_compare(app, terminal_size=SIZE, run_before=prepared(open_transcript))
+
+
+DAY_SIZES = [(80, 24), (100, 30), (120, 35), (160, 48), (220, 60)]
+
+
+@pytest.mark.parametrize("size", DAY_SIZES, ids=[f"{w}x{h}" for w, h in DAY_SIZES])
+def test_a_day_of_traffic(
+    snap_compare: SnapCompare,
+    fixed_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    size: tuple[int, int],
+) -> None:
+    """What a day looks like at each size: the system pane says how each call ended,
+    the jobs pane each job's status, and each list's detail strip its selected row."""
+    monkeypatch.setattr(url_bar, "time", SimpleNamespace(time=lambda: DAY_NOW))
+    history = day_history()
+    store_history(fixed_settings, history)
+    app = MonitorApp(fixed_settings)
+
+    async def loaded(pilot: Pilot[Any]) -> None:
+        assert len(app.query_one("#events", RowList).rows) == len(history)
+        assert len(app.query_one("#jobs", JobsPane).table.jobs) == 5
+
+    assert snap_compare(app, terminal_size=size, run_before=prepared(loaded))
 
 
 def test_empty_first_start(snap_compare: SnapCompare, fixed_settings: Settings) -> None:

@@ -336,8 +336,9 @@ async def test_a_missing_authtoken_fails_for_good_until_retried(
         assert warning.kind is StatusKind.WARNING
         assert warning.text == f"Tunnel failed: {failed.problem} {failed.advice}"
         local_only = await watcher.status("url", "local only")
+        assert local_only.kind is StatusKind.INFO  # headless prints it with nothing before it
         assert local_only.text == (
-            f"Callback URL: {monitor.local_url} (local only until the tunnel works)"
+            f"Callback URL: {monitor.local_url} (local only: Tavus cannot reach it)"
         )
         assert monitor.callback_url == monitor.local_url
         state = read_state(monitor.settings.data_dir)
@@ -570,7 +571,7 @@ async def test_no_binary_and_no_network_fails_fast_and_quietly(
         advice = one_sentence(failed.advice)
         for option in ("--ngrok-path", "PYNGROK_NGROK_PATH", "--public-url"):
             assert option in advice
-        await watcher.status("url", "local only until the tunnel works")
+        await watcher.status("url", "(local only: Tavus cannot reach it)")
         await assert_local_url_works(monitor)
         assert not missing.exists()
     out, err = capfd.readouterr()
@@ -611,9 +612,9 @@ def test_headless_without_a_binary_reports_and_keeps_serving_locally(tmp_path: P
         assert time.monotonic() - started < 5
         assert "could not be downloaded" in failed
         assert "--ngrok-path" in failed
-        assert url_line.startswith("warning: Callback URL: http://127.0.0.1:")
-        assert url_line.endswith(f"/webhook/{TEST_TOKEN} (local only until the tunnel works)")
-        local_url = url_line.removeprefix("warning: Callback URL: ").split(" ")[0]
+        assert url_line.startswith("Callback URL: http://127.0.0.1:")  # what grep '^…' finds
+        assert url_line.endswith(f"/webhook/{TEST_TOKEN} (local only: Tavus cannot reach it)")
+        local_url = url_line.removeprefix("Callback URL: ").split(" ")[0]
         with httpx.Client(timeout=WAIT, trust_env=False) as client:
             response = client.post(local_url, content=fixture_bytes("replica.ready.json"))
         assert response.status_code == 200
@@ -737,17 +738,21 @@ async def test_dashboard_explains_a_failure_and_t_retries(standin: StandIn, tmp_
     standin.mode("no-authtoken")
     async with dashboard(tunnel_settings(tmp_path, standin.path)) as (app, pilot):
         bar = app.query_one(UrlBar)
-        await until(pilot, lambda: bar.state.tunnel.startswith("failed"), "the failure")
+        await until(pilot, lambda: bar.state.local_only == "the tunnel failed", "the failure")
         status = app.monitor.tunnel_status
-        assert bar.state.tunnel == f"failed: {status.problem} (t retries)"
+        assert bar.state.tunnel == status.problem
         assert "authtoken" in bar.state.tunnel
         assert bar.state.tunnel_style == "bold red"
+        assert bar.state.advice is not None
+        assert "Press a" in bar.state.advice.replace("\xa0", " ")
         assert bar.state.callback_url == app.monitor.local_url
         toasts = [n for n in app._notifications if n.title.startswith("Tunnel failed")]
         assert len(toasts) == 1
-        assert toasts[0].message == f"{status.problem} {status.advice}"
+        assert toasts[0].message == (
+            f"{status.problem} What to do stays in the header until it works."
+        )
         assert toasts[0].severity == "error"
-        toast_title = "Tunnel failed: the local URL keeps working"
+        toast_title = "Tunnel failed: Tavus cannot reach the local URL"
         await until(pilot, lambda: toast_title in screen_text(app), "the toast on screen")
         await assert_local_url_works(app.monitor)
 

@@ -22,7 +22,11 @@ from .exits import EXIT_OK, EXIT_USAGE
 @click.option("--family", help="only this family (conversation, replica, video, ...)")
 @click.option("--type", "event_type", help="only this event type, e.g. system.shutdown")
 @click.option("--conversation", help="only this conversation id")
-@click.option("--search", metavar="TEXT", help="only events whose summary or body contains TEXT")
+@click.option(
+    "--search",
+    metavar="WORDS",
+    help="only events holding every one of WORDS (a transcript's turns, payload text)",
+)
 @click.option("--limit", type=int, default=50, show_default=True, help="at most this many")
 @click.option(
     "--format",
@@ -48,7 +52,7 @@ def history(
     db: Path | None,
     **_: Any,
 ) -> int:
-    from ..history import event_lines, event_table, rejection_table
+    from ..history import event_lines, event_table, rejection_table, search_table
     from ..store import EventQuery, ReadOnlyStore, StoreError
 
     data_dir: Path = options.shared(ctx, "data_dir")
@@ -67,13 +71,22 @@ def history(
                 return EXIT_OK
             if rejected:
                 lines = rejection_table(store.rejections(limit))
+            elif search is not None and output == "table":
+                query = EventQuery(
+                    family=family, event_type=event_type, conversation_id=conversation
+                )
+                lines = search_table(store.search(search, limit, query))
+            elif search is not None:
+                query = EventQuery(
+                    family=family, event_type=event_type, conversation_id=conversation, limit=limit
+                )
+                lines = event_lines(store.search_events(search, query))
             else:
                 events = store.page(
                     EventQuery(
                         family=family,
                         event_type=event_type,
                         conversation_id=conversation,
-                        search=search,
                         limit=limit,
                     )
                 )

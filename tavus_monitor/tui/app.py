@@ -45,8 +45,8 @@ from ..logs import LOG_FILE
 from ..monitor import Monitor, MonitorError
 from ..sanitize import printable
 from ..settings import Settings
-from ..store import EventQuery, ReadOnlyStore, StoreReader
-from ..tunnel import TunnelState, TunnelStatus
+from ..store import EventQuery, ReadOnlyStore, SearchHit, StoreReader
+from ..tunnel import TunnelError, TunnelState, TunnelStatus
 from . import _one_line, layout
 from .announcements import Announcements, Notable, Toast
 from .clipboard import copy_text
@@ -59,8 +59,11 @@ from .pacing import Pacing
 from .panes import Batch, CopyText, InspectEvent, Pane, PaneSpec
 from .quiet_gc import QuietCollector
 from .reading import read_store
+from .screens.authtoken import AuthtokenChoice, AuthtokenScreen
 from .screens.inspector import InspectorScreen
+from .screens.search import SearchScreen
 from .screens.simple import ConversationsScreen, HelpScreen, LogScreen, RejectedScreen
+from .tunnel_header import tunnel_header
 from .widgets.row_list import RowList
 from .widgets.transcript_pane import TranscriptPane
 from .widgets.transcript_view import TranscriptView
@@ -86,6 +89,7 @@ RESYNC_DEADLINE = 10.0
 """Seconds a reload from the store may take before the panes go on without it."""
 TASKS = {
     "server": "Starting the server",
+    "authtoken": "Using the pasted authtoken",
     "follow": "Updating the panes",
     "jobs-load": "Loading the jobs pane",
     "row-list-load": "Loading a pane",
@@ -453,20 +457,16 @@ class MonitorApp(App[int]):
             self._toast(f"…and {held} more (see Events)")
 
     def _show_tunnel(self, status: TunnelStatus) -> None:
+        """The header's URL and tunnel rows: local only and why, advice until it works."""
         bar = self.query_one(UrlBar)
         bar.state.callback_url = self.monitor.callback_url
-        if status.state is TunnelState.OFF:
-            bar.state.tunnel = status.problem or "off"
-            bar.state.tunnel_style = "" if self.settings.public_url else "yellow"
-        elif status.state is TunnelState.UP:
-            bar.state.tunnel = f"up ({status.public_url})"
-            bar.state.tunnel_style = "green"
-        elif status.state is TunnelState.STARTING:
-            bar.state.tunnel = "starting ngrok…"
-            bar.state.tunnel_style = "dim"
-        else:
-            bar.state.tunnel = f"{status.state.value}: {status.problem or ''} (t retries)"
-            bar.state.tunnel_style = "bold red" if status.state is TunnelState.FAILED else "yellow"
+        header = tunnel_header(
+            status, local_only=self.monitor.local_only, previous_advice=bar.state.advice
+        )
+        bar.state.local_only = header.local_only
+        bar.state.tunnel = printable(header.tunnel)
+        bar.state.tunnel_style = header.style
+        bar.state.advice = printable(header.advice) if header.advice else None
 
     def _tunnel_changed(self, status: TunnelStatus) -> None:
         previous = self._tunnel_state
@@ -476,10 +476,10 @@ class MonitorApp(App[int]):
         self._show_tunnel(status)
         if status.state is TunnelState.FAILED:
             self.notify(
-                printable(f"{status.problem} {status.advice}"),
-                title="Tunnel failed: the local URL keeps working",
+                printable(f"{status.problem} What to do stays in the header until it works."),
+                title="Tunnel failed: Tavus cannot reach the local URL",
                 severity="error",
-                timeout=30,
+                timeout=10,
                 markup=False,
             )
         elif status.state is TunnelState.RECONNECTING and previous is TunnelState.UP:
@@ -570,11 +570,55 @@ class MonitorApp(App[int]):
         self.notify(copy_text(self, text, what, self.settings.data_dir), markup=False)
 
     def action_copy_url(self) -> None:
-        url = self.query_one(UrlBar).state.callback_url
+        state = self.query_one(UrlBar).state
+        url = state.callback_url
         if url is None:
             self.notify("There is no callback URL yet.", severity="warning", markup=False)
             return
-        self.copy_with_fallback(url, "the callback URL")
+        if state.local_only is None:
+            self.copy_with_fallback(url, "the callback URL")
+            return
+        what = f"the LOCAL URL: Tavus cannot reach it ({state.local_only}; the header says why)"
+        self.notify(
+            copy_text(self, url, what, self.settings.data_dir),
+            title="Local URL only",
+            severity="warning",
+            markup=False,
+        )
+
+    def action_paste_authtoken(self) -> None:
+        """Take an ngrok authtoken in a masked input; retry the tunnel with it at once."""
+        if self.monitor.tunnel is None:
+            self.action_retry_tunnel()  # says why no tunnel is managed here
+            return
+        self.push_screen(AuthtokenScreen(), self._authtoken_chosen)
+
+    def _authtoken_chosen(self, choice: AuthtokenChoice | None) -> None:
+        if choice is not None:
+            self._use_authtoken(choice)
+
+    @work(group="tunnel", exit_on_error=False, name="authtoken")
+    async def _use_authtoken(self, choice: AuthtokenChoice) -> None:
+        if not self.monitor.use_authtoken(choice.token):
+            return
+        self.notify("Retrying the tunnel with the authtoken…", markup=False)
+        if not choice.save:
+            return
+        try:
+            await self.monitor.save_authtoken(choice.token)
+        except TunnelError as error:
+            self.notify(
+                printable(f"{error.problem} {error.advice}"),
+                title="Authtoken not saved",
+                severity="warning",
+                timeout=15,
+                markup=False,
+            )
+        else:
+            self.notify(
+                "Saved the authtoken to ngrok's config file: later runs use it too.",
+                markup=False,
+            )
 
     def _pane_of(self, widget: Widget | None) -> Widget | None:
         panes = self.panes
@@ -648,6 +692,32 @@ class MonitorApp(App[int]):
                 pane.query_one(TranscriptView).focus()
 
         self.push_screen(ConversationsScreen(self.store), chosen)
+
+    def action_search(self) -> None:
+        """Search every stored transcript turn and payload; Enter opens the match."""
+        if self.store is None:
+            return
+
+        async def chosen(hit: SearchHit | None) -> None:
+            if hit is None:
+                return
+            conversation_id = hit.event.conversation_id
+            if hit.turn and conversation_id:
+                pane = self.query_one(TranscriptPane)
+                await pane.open_at(conversation_id, hit.turn, self._search_words)
+            else:
+                self.open_inspector(hit.event.id)
+
+        screen = SearchScreen(self.store, self._search_words)
+        self._search_screen = screen
+        self.push_screen(screen, chosen)
+
+    _search_screen: SearchScreen | None = None
+
+    @property
+    def _search_words(self) -> str:
+        """The words last searched (the search screen opens with them again)."""
+        return self._search_screen.words if self._search_screen is not None else ""
 
     def open_inspector(self, event_id: int) -> None:
         if self.store is not None:

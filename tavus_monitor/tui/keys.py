@@ -41,6 +41,8 @@ class Scope(Enum):
     LONG_JSON = "Inspector: very long JSON"
     CONVERSATIONS = "Conversations"
     REJECTED_AND_LOG = "Rejected requests, log"
+    SEARCH = "Search"
+    AUTHTOKEN = "ngrok authtoken"
     HELP = "This list"
 
 
@@ -94,6 +96,7 @@ QUIT_HELP = "quit: the server finishes open requests and the store is flushed"
 MOVE_HELP = "move"
 FOLLOW_HELP = "follow the newest again (scrolling away pauses following)"
 COPY_LINK_HELP = "copy the hosted / stream / download URL"
+FIND_NEXT_HELP = "next / previous match of the find"
 SCROLL_KEYS = ("up,k", "down,j", "pageup", "pagedown", "home", "end")
 SCROLL_ACTIONS = ("scroll_up", "scroll_down", "page_up", "page_down", "scroll_home", "scroll_end")
 """The text views' keys (transcript, long JSON) and the actions they run."""
@@ -182,6 +185,15 @@ KEYS: tuple[Key, ...] = (
         palette_help="Requests refused (token, path, size)",
     ),
     Key(
+        "ctrl+f",
+        "search",
+        "search every transcript turn and payload stored; enter opens the match",
+        Scope.DASHBOARD,
+        "Search",
+        palette="Search all events",
+        palette_help="Find words in every transcript and payload",
+    ),
+    Key(
         "t",
         "retry_tunnel",
         "retry the ngrok tunnel now (after fixing what its failure message says)",
@@ -190,6 +202,16 @@ KEYS: tuple[Key, ...] = (
         show=False,
         palette="Retry tunnel",
         palette_help="Open the ngrok tunnel again now",
+    ),
+    Key(
+        "a",
+        "paste_authtoken",
+        "paste an ngrok authtoken: the tunnel is retried with it at once (and it can be saved)",
+        Scope.DASHBOARD,
+        "Authtoken",
+        show=False,
+        palette="Paste ngrok authtoken",
+        palette_help="Use an authtoken for the tunnel now (input masked)",
     ),
     Key(
         "l",
@@ -273,6 +295,24 @@ KEYS: tuple[Key, ...] = (
         "Expand prompt",
     ),
     Key("enter", "open", "inspect the event under the cursor", Scope.TRANSCRIPTS, "Inspect"),
+    Key(
+        "slash",
+        "find",
+        "find words in the transcript: matches highlighted, k of N shown (this pane's filter: "
+        "/ on the conversation list)",
+        Scope.TRANSCRIPTS,
+        "Find",
+    ),
+    Key("n", "find_next(1)", FIND_NEXT_HELP, Scope.TRANSCRIPTS, "Next match", show=False),
+    Key("N", "find_next(-1)", FIND_NEXT_HELP, Scope.TRANSCRIPTS, "Previous match", show=False),
+    Key(
+        "escape",
+        "clear_find",
+        "close the find and clear its highlights (then as on the dashboard)",
+        Scope.TRANSCRIPTS,
+        "Clear find",
+        show=False,
+    ),
     *_scrolling(Scope.TRANSCRIPTS, "scroll the transcript", ("Up", "Down", "", "", "", "")),
     # JobsTable.BINDINGS (widgets/jobs_pane.py); its footer shows Inspect, then the hosted URL.
     Key("enter", "open", "inspect the job's event", Scope.JOBS, "Inspect"),
@@ -302,22 +342,35 @@ KEYS: tuple[Key, ...] = (
         Scope.INSPECTOR,
         "Copy value",
     ),
-    Key("slash", "search", "search the JSON", Scope.INSPECTOR, "Search"),
-    Key("n", "next_match(1)", "next / previous match", Scope.INSPECTOR, "Next match"),
+    Key(
+        "slash",
+        "search",
+        "search the JSON (enter finds the first match and goes back to the JSON)",
+        Scope.INSPECTOR,
+        "Search",
+    ),
+    Key(
+        "n",
+        "next_match(1)",
+        "next / previous match (the match count stays shown)",
+        Scope.INSPECTOR,
+        "Next match",
+    ),
     Key(
         "N",
         "next_match(-1)",
-        "next / previous match",
+        "next / previous match (the match count stays shown)",
         Scope.INSPECTOR,
         "Previous match",
         show=False,
     ),
+    Key("w", "wrap", "wrap long lines in the JSON, or stop wrapping", Scope.INSPECTOR, "Wrap"),
     Key("z", "fold", "fold the tree", Scope.INSPECTOR, "Fold all"),
     *(
         Key(
             str(number),
             f"tab({tab!r})",
-            "tabs: summary, JSON, tree, headers, raw",
+            "tabs: summary, JSON, tree, headers, raw (the tab's content takes the keys)",
             Scope.INSPECTOR,
             label,
             show=False,
@@ -357,6 +410,19 @@ KEYS: tuple[Key, ...] = (
         Scope.REJECTED_AND_LOG,
         "Close",
     ),
+    # SearchScreen.BINDINGS (screens/search.py).
+    Key("escape", "dismiss_none", "close the search", Scope.SEARCH, "Close"),
+    Key(
+        "enter",
+        "choose",
+        "open the match: its conversation at that turn in Transcripts, else the inspector",
+        Scope.SEARCH,
+        "Open",
+    ),
+    Key("down", "to_results", "from the words to the matches", Scope.SEARCH, "Matches", show=False),
+    # AuthtokenScreen.BINDINGS (screens/authtoken.py); enter is the input's own.
+    Key("enter", None, "use the authtoken (and save it, if ticked)", Scope.AUTHTOKEN),
+    Key("escape", "cancel", "close without using it", Scope.AUTHTOKEN, "Cancel"),
     # HelpScreen.BINDINGS (screens/simple.py).
     Key("escape,q,question_mark", "dismiss", "close the key list", Scope.HELP, "Close"),
 )

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from .. import event_types
 from ..store import EventQuery
-from .formatters import event_line, system_line
+from .formatters import event_line, row_detail, system_line
 from .panes import PaneSpec
-from .widgets.jobs_pane import JobsTable
+from .widgets.jobs_pane import JobsPane
 from .widgets.row_list import RowList
 from .widgets.transcript_pane import TranscriptPane
 
@@ -28,6 +28,7 @@ def _system_events() -> RowList:
         system_line,
         base_query=EventQuery(event_types=SYSTEM_TYPES),
         empty_text="No joins or shutdowns yet.",
+        detail=row_detail,
     )
 
 
@@ -35,13 +36,14 @@ def _events() -> RowList:
     return RowList(
         event_line,
         empty_text="Waiting for callbacks… (tavus-monitor trigger sends samples)",
+        detail=row_detail,
     )
 
 
 PANES: tuple[PaneSpec, ...] = (
     PaneSpec("system", "System events", _system_events),
     PaneSpec("transcripts", "Transcripts", TranscriptPane),
-    PaneSpec("jobs", "Replica & video jobs", JobsTable),
+    PaneSpec("jobs", "Replica & video jobs", JobsPane),
     PaneSpec("events", "Events", _events),
 )
 """Left to right, top to bottom (``#panes`` in ``app.tcss`` is a 2×2 grid)."""

@@ -44,6 +44,11 @@ def clock(epoch: float) -> str:
     return datetime.fromtimestamp(epoch).strftime("%H:%M:%S")
 
 
+def date_and_clock(epoch: float) -> str:
+    """Local date and time to the second, e.g. ``2025-07-11 14:03:27``."""
+    return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def day_and_clock(epoch: float) -> str:
     moment = datetime.fromtimestamp(epoch)
     if moment.date() == datetime.now().date():

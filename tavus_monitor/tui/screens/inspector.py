@@ -1,10 +1,14 @@
 """The inspector: one event, every way to look at it.
 
 Summary first (it opens instantly), then pretty JSON (read-only code editor
-with highlighting and search), a lazily built tree (fold, copy one value),
-the request headers and the raw body. Heavy tabs are filled the first time
-they are shown, so a 5 MB transcript opens at once and pays for pretty
-printing only when the JSON tab is opened.
+with highlighting, search and a wrap toggle), a lazily built tree (fold, copy
+one value), the request headers and the raw body. Heavy tabs are filled the
+first time they are shown, so a 5 MB transcript opens at once and pays for
+pretty printing only when the JSON tab is opened.
+
+The keyboard follows what is shown: the selected tab's content has focus (so
+after ``3`` the arrows move in the tree), Enter in the search box hands focus
+back to the JSON with the match selected, and ``n`` / ``N`` step from there.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, TextArea
 from textual.widgets.text_area import Selection
 
@@ -60,6 +65,20 @@ def hex_dump(data: bytes) -> str:
     return "\n".join(lines)
 
 
+def header_text(text: str) -> str:
+    """A header name or value as sent: UTF-8 bytes read as UTF-8.
+
+    The server decodes header bytes as Latin-1 (every byte is a character, so
+    nothing is lost); bytes that are valid UTF-8 read better as what they spell
+    than as ``Ã©``. Anything else stays Latin-1. Either way the caller still
+    makes the result :func:`printable`.
+    """
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return text
+
+
 def copy_payload_text(event: Event) -> str:
     """What "copy payload" gives: the body exactly as received (decoded as UTF-8)."""
     return event.body.decode("utf-8", errors="replace")
@@ -68,6 +87,14 @@ def copy_payload_text(event: Event) -> str:
 class InspectorScreen(Screen[None]):
     BINDINGS = bindings(Scope.INSPECTOR)
     """Generated from the key table (``keys.py``), like the help and the README's paragraph."""
+
+    DEFAULT_CSS = """
+    InspectorScreen #search-count {
+        height: 1;
+        padding: 0 1;
+        background: $panel;
+    }
+    """
 
     def __init__(self, store: StoreReader, event_id: int) -> None:
         super().__init__()
@@ -78,6 +105,9 @@ class InspectorScreen(Screen[None]):
         self._matches: list[tuple[int, int]] = []
         self._match_index = -1
         self._needle = ""
+        self._search_owns_focus = False
+        """Set while ``/`` switches to the JSON tab: the search box keeps the focus."""
+        self._wrap = False
 
     def compose(self) -> ComposeResult:
         yield Static(Text("loading…", style="dim"), id="inspector-title")
@@ -94,11 +124,17 @@ class InspectorScreen(Screen[None]):
                 yield Static(id="headers-body")
             with TabPane("Raw", id="raw"):
                 yield TextArea("", read_only=True, id="raw-text", soft_wrap=True)
-        yield Input(placeholder="search the JSON (Enter: next, Esc: close)", id="search")
+        yield Static(id="search-count")
+        yield Input(
+            placeholder="search the JSON (Enter: find, then n / N: next / previous; Esc: close)",
+            id="search",
+        )
         yield Footer()
 
     async def on_mount(self) -> None:
         self.query_one("#search", Input).display = False
+        self.query_one("#search-count", Static).display = False
+        self._focus_content("summary")
         self.event = await asyncio.to_thread(self.store.get, self.event_id)
         if self.event is None:
             self.query_one("#inspector-title", Static).update(
@@ -157,7 +193,7 @@ class InspectorScreen(Screen[None]):
             else:
                 area.remove()
                 self.query_one("#json", TabPane).query_one(Vertical).mount(
-                    JsonLines(pretty.splitlines(), id="json-lines")
+                    JsonLines(pretty.splitlines(), wrap=self._wrap, id="json-lines")
                 )
         elif tab == "tree":
             placeholder = self.query_one("#tree-placeholder", Static)
@@ -169,9 +205,9 @@ class InspectorScreen(Screen[None]):
         elif tab == "headers":
             text = Text()
             for name, value in event.headers:
-                text.append_text(safe(name, "bold"))
+                text.append_text(safe(header_text(name), "bold"))
                 text.append(": ")
-                text.append_text(safe(value))
+                text.append_text(safe(header_text(value)))
                 text.append("\n")
             self.query_one("#headers-body", Static).update(text or Text("no headers", "dim"))
         elif tab == "raw":
@@ -183,8 +219,26 @@ class InspectorScreen(Screen[None]):
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, message: TabbedContent.TabActivated) -> None:
-        if message.pane.id is not None:
-            self._fill(message.pane.id)
+        tab = message.pane.id
+        if tab is None:
+            return
+        self._fill(tab)
+        if self._search_owns_focus:
+            self._search_owns_focus = False
+        else:
+            self._focus_content(tab)
+
+    def _content(self, tab: str) -> Widget | None:
+        """What a tab shows that takes the keys: its scroll, editor, line view or tree."""
+        if tab == "json" and self.query("#json-lines"):
+            return self.query_one(JsonLines)  # the editor it replaces may not be gone yet
+        pane = self.query_one(f"#{tab}", TabPane)
+        return next((widget for widget in pane.query("*") if widget.can_focus), None)
+
+    def _focus_content(self, tab: str | None = None) -> None:
+        content = self._content(tab or self.active_tab)
+        if content is not None:
+            content.focus()
 
     @property
     def active_tab(self) -> str:
@@ -196,6 +250,7 @@ class InspectorScreen(Screen[None]):
         search = self.query_one("#search", Input)
         if search.display:
             search.display = False
+            self._focus_content()
             return
         self.dismiss()
 
@@ -219,9 +274,10 @@ class InspectorScreen(Screen[None]):
             return
         tree = self.query_one("#json-tree", JsonTree)
         node = tree.cursor_node
-        if node is None:
+        if node is None or not tree.holds_value(node):
+            self.notify("Move the cursor to a value to copy it.", markup=False)
             return
-        self._copy(value_text(tree.highlighted_value), "value")
+        self._copy(value_text(node.data), f"the value at {tree.path(node)}")
 
     def action_fold(self) -> None:
         if self.query("#json-tree"):
@@ -231,16 +287,32 @@ class InspectorScreen(Screen[None]):
             self.action_tab("tree")
 
     def action_search(self) -> None:
-        self.action_tab("json")
+        if self.active_tab != "json":
+            self._search_owns_focus = True
+            self.action_tab("json")
         search = self.query_one("#search", Input)
         search.display = True
         search.focus()
+        search.select_all()  # typing replaces the last search, Enter repeats it
+
+    def action_wrap(self) -> None:
+        """Wrap long lines in the JSON tab, or stop wrapping them."""
+        self._wrap = not self._wrap
+        for area in self.query("#json-text").results(TextArea):
+            area.soft_wrap = self._wrap
+        for lines in self.query(JsonLines):
+            lines.wrap = self._wrap
+        if self.active_tab != "json":
+            self.action_tab("json")
+        state = "wrapped" if self._wrap else "not wrapped"
+        self.notify(f"Long JSON lines {state} (w toggles).", markup=False, timeout=2)
 
     @on(Input.Submitted, "#search")
     def _search_submitted(self, message: Input.Submitted) -> None:
         if message.value != self._needle:
             self._find_all(message.value)
         self.action_next_match(1)
+        self._focus_content("json")
 
     def _find_all(self, needle: str) -> None:
         self._needle = needle
@@ -259,19 +331,56 @@ class InspectorScreen(Screen[None]):
     def action_next_match(self, step: int) -> None:
         if not self._matches:
             if self._needle:
-                self.notify(f"No match for {self._needle!r}.", markup=False)
+                self.notify(f"No match for {printable(self._needle)!r}.", markup=False)
+                self._show_count()
+            else:
+                self.notify("Search the JSON first (/).", markup=False)
             return
+        if self.active_tab != "json":
+            self.action_tab("json")
         self._match_index = (self._match_index + step) % len(self._matches)
         row, column = self._matches[self._match_index]
         if self.query("#json-lines"):
             self.query_one(JsonLines).show_match(row, column, len(self._needle))
         else:
-            area = self.query_one("#json-text", TextArea)
-            area.selection = Selection((row, column), (row, column + len(self._needle)))
-            area.scroll_cursor_visible(center=True, animate=False)
-        self.query_one(
-            "#search", Input
-        ).border_subtitle = f"{self._match_index + 1} of {len(self._matches)}"
+            self._select_match(row, column)
+        self._show_count()
+
+    def _select_match(self, row: int, column: int) -> None:
+        """Select a match in the editor: centred vertically, scrolled sideways only if cut."""
+        area = self.query_one("#json-text", TextArea)
+        end = column + len(self._needle)
+        # Setting the selection scrolls to its end; the scroll below replaces that.
+        area.selection = Selection((row, column), (row, end))
+        start_x, y = area.wrapped_document.location_to_offset((row, column))
+        end_x, _ = area.wrapped_document.location_to_offset((row, end))
+        view = area.scrollable_content_region
+        width = max(1, view.width - area.gutter_width)
+        x = area.scroll_x
+        if start_x < x or end_x > x + width:
+            x = max(0, min(start_x, end_x - width + 1))
+        area.scroll_to(x=x, y=max(0, y - view.height // 2), animate=False)
+
+    def _show_count(self) -> None:
+        """The "k of N" line: it stays while the matches do, search box open or not."""
+        count = self.query_one("#search-count", Static)
+        search = self.query_one("#search", Input)
+        count.display = bool(self._needle)
+        needle = safe(self._needle, "bold")
+        if not self._matches:
+            search.border_subtitle = "no match"
+            count.update(Text.assemble("no match for ", needle))
+            return
+        position = f"{self._match_index + 1} of {len(self._matches)}"
+        search.border_subtitle = position
+        count.update(
+            Text.assemble(
+                (position, "bold"),
+                " matches for ",
+                needle,
+                ("   n / N: next / previous   / : search again", "dim"),
+            )
+        )
 
     def _json_lines(self) -> list[str]:
         if self.query("#json-lines"):

@@ -1,19 +1,35 @@
-"""Replica & video jobs: one row per training or generation, its latest state."""
+"""Replica & video jobs: one row per training or generation, its latest state.
+
+Each row says the status first and in full, then the progress, the error and the
+name (these two share what width is left), then the kind, id, time and links; a
+detail strip under the table shows the selected job whole.
+"""
 
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
-from textual.widgets import DataTable
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Static
 
 from ...jobs import Job, job_from_event
 from ...store import StoreError, StoreReader
 from ..filtering import Filter
 from ..keys import Scope, bindings
 from ..panes import Batch, CopyText, InspectEvent
-from ..text import SEVERITY_STYLES, clock, safe, short_id
+from ..text import SEVERITY_STYLES, clock, date_and_clock, safe
+from .row_list import detail_lines, fit_lines
 
 MAX_JOBS = 1_000
+FIXED_WIDTHS = {"progress": 9, "kind": 8, "id": 13, "updated": 9}
+"""Columns of a known width, each with one column of space after it (no cell padding)."""
+LINKS_WIDTH = len("hosted stream download") + 1
+MIN_FLEX = 6
+"""The error and the name get at least this much, even in a narrow pane."""
+ERROR_SHARE = 0.6
+"""Of the width left for the error and the name, the error's part (when a job has one)."""
 
 
 class JobsTable(DataTable[Text]):
@@ -24,36 +40,60 @@ class JobsTable(DataTable[Text]):
     and then follows the jobs each batch reports on.
     """
 
+    class Rebuilt(Message):
+        """The rows were drawn again: the job under the cursor may be another one."""
+
     BINDINGS = bindings(Scope.JOBS)
     """Generated from the key table (``keys.py``), like the help and the README."""
 
     def __init__(self, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True, cell_padding=0)
         self.jobs: dict[str, Job] = {}
         self.text_filter = ""
+        self._widths: dict[str, int] = {}
 
-    def on_mount(self) -> None:
-        self.add_column("kind", key="kind", width=7)
-        self.add_column("id", key="id", width=12)
-        self.add_column("name", key="name", width=14)
-        self.add_column("status", key="status", width=9)
-        self.add_column("progress", key="progress", width=8)
-        self.add_column("updated", key="updated", width=8)
-        self.add_column("detail / links", key="detail")
+    def _column_widths(self, jobs: list[Job]) -> dict[str, int]:
+        """Status as wide as the longest shown; error and name share what is left."""
+        status = max([len("status"), *(len(job.status) for job in jobs)]) + 1
+        available = self.size.width  # a scrollbar, when shown, covers the end of the name
+        fixed = status + FIXED_WIDTHS["progress"]
+        rest = FIXED_WIDTHS["kind"] + FIXED_WIDTHS["id"] + FIXED_WIDTHS["updated"]
+        if available - fixed - rest >= 3 * MIN_FLEX:
+            fixed += rest  # wide enough: kind, id and time stay in view too
+        flexible = max(2 * MIN_FLEX, available - fixed)
+        if any(_error(job) for job in jobs):
+            error = max(MIN_FLEX, round(flexible * ERROR_SHARE))
+            name = max(MIN_FLEX, flexible - error)
+        else:
+            error, name = len("error") + 1, max(MIN_FLEX, flexible - len("error") - 1)
+        return {
+            "status": status,
+            "progress": FIXED_WIDTHS["progress"],
+            "error": error,
+            "name": name,
+            "kind": FIXED_WIDTHS["kind"],
+            "id": FIXED_WIDTHS["id"],
+            "updated": FIXED_WIDTHS["updated"],
+            "links": LINKS_WIDTH,
+        }
 
     def _cells(self, job: Job) -> list[Text]:
         style = SEVERITY_STYLES[job.severity]
-        detail = job.message if job.severity.value == "error" else ""
-        links = " ".join(f"[{name}]" for name in job.links)
-        return [
-            Text(job.kind, style="blue" if job.kind == "replica" else "yellow"),
-            safe(short_id(job.subject_id, 12)),
-            safe(short_id(job.name, 14) if job.name else "—", "" if job.name else "dim"),
+        error = _error(job)
+        links = " ".join(job.links)
+        cells = [
             safe(job.status, style),
             safe(job.progress or "—", "" if job.progress else "dim"),
+            safe(error or "—", style if error else "dim"),
+            safe(job.name or "—", "" if job.name else "dim"),
+            Text(job.kind, style="blue" if job.kind == "replica" else "yellow"),
+            safe(job.subject_id),
             Text(clock(job.received_at), style="dim"),
-            safe(" ".join(part for part in (detail, links) if part), style if detail else "dim"),
+            Text(links or "—", style="dim"),
         ]
+        for cell, key in zip(cells, self._widths, strict=True):
+            cell.truncate(max(1, self._widths[key] - 1), overflow="ellipsis")
+        return cells
 
     def _visible(self, job: Job) -> bool:
         if not self.text_filter:
@@ -103,14 +143,34 @@ class JobsTable(DataTable[Text]):
         self._rebuild()
 
     def _rebuild(self) -> None:
-        """Redraw newest first, keeping the cursor on the job it was on."""
+        """Redraw newest first, keeping the cursor on the job it was on.
+
+        The columns are laid out again each time: their widths follow the pane's
+        width and the statuses shown.
+        """
         current = self.highlighted_job
-        self.clear()
-        for job in sorted(self.jobs.values(), key=lambda j: -j.event_id):
-            if self._visible(job):
-                self.add_row(*self._cells(job), key=job.key)
+        shown = [
+            job
+            for job in sorted(self.jobs.values(), key=lambda j: -j.event_id)
+            if self._visible(job)
+        ]
+        widths = self._column_widths(shown)
+        if widths != self._widths:
+            self.clear(columns=True)
+            self._widths = widths
+            for key, width in widths.items():
+                self.add_column(key, key=key, width=width)
+        else:
+            self.clear()
+        for job in shown:
+            self.add_row(*self._cells(job), key=job.key)
         if current is not None and current.key in self.rows:
             self.move_cursor(row=self.get_row_index(current.key), animate=False)
+        self.post_message(self.Rebuilt())
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._column_widths(list(self.jobs.values())) != self._widths:
+            self._rebuild()
 
     @property
     def highlighted_job(self) -> Job | None:
@@ -133,3 +193,98 @@ class JobsTable(DataTable[Text]):
             self.notify(f"This job has no {link} URL.", severity="warning", markup=False)
         else:
             self.post_message(CopyText(url, f"the {link} URL"))
+
+
+def _error(job: Job) -> str | None:
+    """What went wrong, for a job that failed."""
+    return job.message if job.severity.value == "error" else None
+
+
+def job_detail(job: Job) -> Text:
+    """The whole of a job, for the detail strip: status, progress, error, name, what
+    it is, its links and time; nothing cut."""
+    style = SEVERITY_STYLES[job.severity]
+    text = Text()
+    text.append_text(safe(job.status, style or "bold"))
+    if job.progress:
+        text.append_text(safe(f" {job.progress}"))
+    error = _error(job)
+    if error:
+        text.append(" · ")
+        text.append_text(safe(error, style))
+    if job.name:
+        text.append(" · ")
+        text.append_text(safe(job.name))
+    text.append(" · ")
+    text.append(job.kind, style="blue" if job.kind == "replica" else "yellow")
+    text.append(" ")
+    text.append_text(safe(job.subject_id, "cyan"))
+    if job.links:
+        text.append(" · links: " + ", ".join(job.links) + " (h / s / d copy them)", style="dim")
+    text.append(f" · #{job.event_id} {date_and_clock(job.received_at)}", style="dim")
+    return text
+
+
+class JobsPane(Vertical):
+    """A :class:`~tavus_monitor.tui.panes.Pane`: the jobs table and, under it, the
+    selected job in full (the detail strip)."""
+
+    ALLOW_MAXIMIZE = True
+    """``m`` maximises the table with its detail strip."""
+
+    DEFAULT_CSS = """
+    JobsPane > JobsTable { height: 1fr; overflow-x: hidden; }
+    JobsPane > #jobs-detail {
+        height: 2;
+        padding: 0 1;
+        background: $boost;
+    }
+    """
+
+    detail_text = Text("")
+    """What the detail strip shows (the selected job, cut to the strip's lines)."""
+
+    def compose(self) -> ComposeResult:
+        yield JobsTable(id="jobs-table")
+        yield Static(id="jobs-detail", markup=False)
+
+    @property
+    def table(self) -> JobsTable:
+        return self.query_one(JobsTable)
+
+    def attach(self, store: StoreReader) -> None:
+        self.table.attach(store)
+
+    def take(self, batch: Batch) -> None:
+        self.table.take(batch)
+
+    def apply_filter(self, parsed: Filter) -> None:
+        self.table.apply_filter(parsed)
+
+    def on_mount(self) -> None:
+        self._show_detail()
+
+    def on_resize(self, event: events.Resize) -> None:
+        # A short pane keeps most of its lines for the table.
+        detail = self.query_one("#jobs-detail", Static)
+        detail.styles.max_height = (
+            1 if event.size.height < 8 else (2 if event.size.height < 14 else 4)
+        )
+
+    @on(DataTable.RowHighlighted)
+    @on(JobsTable.Rebuilt)
+    def _highlighted(self) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        job = self.table.highlighted_job
+        detail = self.query_one("#jobs-detail", Static)
+        if job is None:
+            self.detail_text = Text("")
+            detail.update(self.detail_text)
+            return
+        height = detail_lines(self.size.height)
+        width = detail.content_region.width or self.size.width - 2
+        lines = fit_lines(job_detail(job), self.app.console, width, height)
+        self.detail_text = Text("\n").join(lines)
+        detail.update(self.detail_text)

@@ -58,6 +58,10 @@ class JsonTree(Tree[Any]):
     def __init__(self, value: Any, *, id: str | None = None) -> None:
         super().__init__(_label(None, value), data=value, id=id)
         self._filled: set[int] = set()
+        self._keys: dict[int, str | int] = {}
+        """Each node's key in its parent (the root has none), for :meth:`path`."""
+        self._more: set[int] = set()
+        """The "… N more" lines: they stand for values, they are not one."""
         self.show_root = True
         self.guide_depth = 3
 
@@ -80,13 +84,15 @@ class JsonTree(Tree[Any]):
         for key, child in items[:MAX_CHILDREN]:
             expandable = isinstance(child, dict | list) and bool(child)
             if expandable:
-                node.add(_label(key, child), data=child)
+                added = node.add(_label(key, child), data=child)
             else:
-                node.add_leaf(_label(key, child), data=child)
+                added = node.add_leaf(_label(key, child), data=child)
+            self._keys[added.id] = key
         if len(items) > MAX_CHILDREN:
-            node.add_leaf(
+            more = node.add_leaf(
                 Text(f"… {len(items) - MAX_CHILDREN:,} more (see the JSON tab)", style="dim")
             )
+            self._more.add(more.id)
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[Any]) -> None:
         self._fill(event.node)
@@ -95,3 +101,20 @@ class JsonTree(Tree[Any]):
     def highlighted_value(self) -> Any:
         node = self.cursor_node
         return None if node is None else node.data
+
+    def holds_value(self, node: TreeNode[Any]) -> bool:
+        """Whether ``node`` is a JSON value (not a "… N more" line)."""
+        return node.id not in self._more
+
+    def path(self, node: TreeNode[Any]) -> str:
+        """Where ``node`` is in the payload, e.g. ``properties.transcript[3].content``."""
+        parts: list[str] = []
+        current: TreeNode[Any] | None = node
+        while current is not None and current.id in self._keys:
+            key = self._keys[current.id]
+            if isinstance(key, int):
+                parts.append(f"[{key}]")
+            else:
+                parts.append(f".{printable(key)}")
+            current = current.parent
+        return "".join(reversed(parts)).lstrip(".") or "the root"

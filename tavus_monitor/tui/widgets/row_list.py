@@ -5,6 +5,9 @@ History can hold hundreds of thousands of events, so this is a Line-API
 the lines on screen, and pages older rows from the store when the user
 scrolls near the end of what is loaded. New events are inserted at the top.
 
+Under the rows, a detail strip of a few lines shows the selected row's whole text
+(wrapped), so nothing in the list is only ever seen cut short.
+
 Follow mode: while the cursor is on the newest row, new rows keep it there.
 Once the user moves away, new rows no longer move the view; the border says
 how many arrived, and ``f`` (or Home) follows again.
@@ -18,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -38,18 +42,47 @@ from ..reading import read_store
 
 RowFormatter = Callable[[EventRow, int], Text]
 """Turns a row into one line of Text for the given width."""
+RowDetail = Callable[[EventRow], Text]
+"""Turns a row into its whole text, for the detail strip (wrapped to the width)."""
 
 PAGE_SIZE = 200
 MAX_ROWS = 5_000
 """Rows held in memory; older ones are dropped and paged back in on demand."""
+DETAIL_MAX_LINES = 4
+"""The detail strip's height in a tall pane (see ``RowList.detail_height``)."""
 SIZE_DELAY = 1.0
 """Seconds a longer list may wait to lengthen the scrollbar while following (see _changed)."""
+
+
+def detail_lines(height: int) -> int:
+    """How many of a pane's ``height`` lines its detail strip takes: 2, more in a tall
+    pane (up to :data:`DETAIL_MAX_LINES`), fewer in one too short for them."""
+    if height <= 2:
+        return 0
+    if height == 3:
+        return 1
+    return min(DETAIL_MAX_LINES, max(2, height // 6))
+
+
+def fit_lines(text: Text, console: Console, width: int, height: int) -> list[Text]:
+    """``text`` wrapped to ``width``, at most ``height`` lines; "…" ends it when cut."""
+    text = text.copy()
+    text.no_wrap = False
+    text.overflow = "fold"
+    lines = list(text.wrap(console, max(1, width)))
+    if len(lines) > height:
+        lines = lines[:height]
+        if lines:
+            last = lines[-1]
+            last.append("…")
+            last.truncate(max(1, width), overflow="ellipsis")
+    return lines
 
 
 class RowList(ScrollView, can_focus=True):
     """A virtual, store-backed list of events, newest first."""
 
-    COMPONENT_CLASSES = {"row-list--cursor", "row-list--dim"}
+    COMPONENT_CLASSES = {"row-list--cursor", "row-list--dim", "row-list--detail"}
 
     DEFAULT_CSS = """
     RowList > .row-list--cursor {
@@ -58,6 +91,7 @@ class RowList(ScrollView, can_focus=True):
     }
     RowList:blur > .row-list--cursor { background: $block-cursor-blurred-background; }
     RowList > .row-list--dim { color: $text-muted; }
+    RowList > .row-list--detail { background: $boost; }
     """
 
     BINDINGS = bindings(Scope.LISTS)
@@ -77,12 +111,15 @@ class RowList(ScrollView, can_focus=True):
         *,
         base_query: EventQuery | None = None,
         empty_text: str = "Nothing yet.",
+        detail: RowDetail | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.formatter = formatter
+        self.detail = detail
+        """The selected row's whole text under the list; None: no detail strip."""
         self.base_query = replace(base_query or EventQuery(), limit=PAGE_SIZE)
         self.query_filter = self.base_query
         self.empty_text = empty_text
@@ -97,6 +134,7 @@ class RowList(ScrollView, can_focus=True):
         self._loading_older = False
         self._generation = 0
         self._strips: LRUCache[tuple[int, int, bool, bool], Strip] = LRUCache(1024)
+        self._detail_strips: tuple[tuple[int, int, int], list[Strip]] | None = None
         self._pending_size: Size | None = None
         self._subtitle = ""
 
@@ -106,6 +144,7 @@ class RowList(ScrollView, can_focus=True):
         """Start showing what ``store`` holds (again, when its file was made anew)."""
         self.store = store
         self._strips.clear()  # keyed by id, and a new file's ids start again
+        self._detail_strips = None
         self.reload()
 
     def take(self, batch: Batch) -> None:
@@ -191,6 +230,7 @@ class RowList(ScrollView, can_focus=True):
             if existing.id == row.id:
                 self.rows[index] = row
                 self._strips.clear()  # strips are keyed by id, and this one changed
+                self._detail_strips = None
                 self._changed()
                 return
 
@@ -203,7 +243,10 @@ class RowList(ScrollView, can_focus=True):
         # when rows are added or the cursor moves; re-rendering them on every batch
         # was most of the list's cost under a stream of callbacks.
         extra = 0 if self.exhausted else 1
-        size = Size(self.scrollable_content_region.width, max(1, len(self.rows) + extra))
+        # The detail strip covers the last lines of the view: the list is that much
+        # longer, so that its last row can still scroll above the strip.
+        rows = max(1, len(self.rows) + extra) + self.detail_height
+        size = Size(self.scrollable_content_region.width, rows)
         if self._size_may_wait(size):
             if self._pending_size is None:
                 self.set_timer(SIZE_DELAY, self._flush_size)
@@ -249,9 +292,22 @@ class RowList(ScrollView, can_focus=True):
 
     # ------------------------------------------------------- rendering
 
+    @property
+    def detail_height(self) -> int:
+        """Lines under the list for the selected row's whole text (see :func:`detail_lines`)."""
+        return 0 if self.detail is None else detail_lines(self.scrollable_content_region.height)
+
+    @property
+    def list_height(self) -> int:
+        """Lines of the view that show rows (the rest is the detail strip)."""
+        return max(1, self.scrollable_content_region.height - self.detail_height)
+
     def render_line(self, y: int) -> Strip:
-        index = self.scroll_offset.y + y
         width = self.scrollable_content_region.width
+        list_height = self.list_height
+        if y >= list_height:
+            return self._render_detail(y - list_height, width)
+        index = self.scroll_offset.y + y
         if index < len(self.rows):
             row = self.rows[index]
             selected = index == self.cursor
@@ -268,6 +324,24 @@ class RowList(ScrollView, can_focus=True):
             self._request_older()
             return self._text_strip(Text("loading older events…"), width, dim)
         return Strip.blank(width, self.rich_style)
+
+    def _render_detail(self, line: int, width: int) -> Strip:
+        """One line of the detail strip: the selected row's whole text, wrapped."""
+        row = self.highlighted
+        height = self.detail_height
+        style = self.rich_style + self.get_component_rich_style("row-list--detail")
+        if row is None or self.detail is None or line >= height:
+            return Strip.blank(width, self.rich_style)
+        key = (row.id, width, height)
+        if self._detail_strips is None or self._detail_strips[0] != key:
+            self._detail_strips = (key, self._detail_lines(row, width, height, style))
+        strips = self._detail_strips[1]
+        return strips[line] if line < len(strips) else Strip.blank(width, style)
+
+    def _detail_lines(self, row: EventRow, width: int, height: int, style: Style) -> list[Strip]:
+        assert self.detail is not None
+        lines = fit_lines(self.detail(row), self.app.console, max(1, width - 1), height)
+        return [self._text_strip(Text(" ").append_text(line), width, style) for line in lines]
 
     def _render_row(self, row: EventRow, width: int, selected: bool) -> Strip:
         text = self.formatter(row, width)
@@ -295,6 +369,7 @@ class RowList(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strips.clear()
+        self._detail_strips = None
 
     def on_resize(self, event: events.Resize) -> None:
         self._changed()
@@ -312,7 +387,7 @@ class RowList(ScrollView, can_focus=True):
             return
         self._flush_size()
         self.cursor = max(0, min(index, len(self.rows) - 1))
-        height = self.scrollable_content_region.height
+        height = self.list_height
         top = self.scroll_offset.y
         if self.cursor < top:
             self.scroll_to(y=self.cursor, animate=False)
@@ -332,7 +407,7 @@ class RowList(ScrollView, can_focus=True):
         self._move_to(self.cursor + delta)
 
     def action_page(self, direction: int) -> None:
-        self._move_to(self.cursor + direction * max(1, self.scrollable_content_region.height - 1))
+        self._move_to(self.cursor + direction * max(1, self.list_height - 1))
 
     def action_follow(self) -> None:
         self._flush_size()
@@ -349,6 +424,8 @@ class RowList(ScrollView, can_focus=True):
             self.post_message(InspectEvent(row.id))
 
     def on_click(self, event: events.Click) -> None:
+        if event.y >= self.list_height:
+            return  # the detail strip
         index = self.scroll_offset.y + event.y
         if 0 <= index < len(self.rows):
             self._move_to(index)
@@ -362,6 +439,6 @@ class RowList(ScrollView, can_focus=True):
         if new > 0 and self.following and self.cursor == 0:
             # Scrolled away with the wheel: stop following, say so.
             self._set_following(False)
-        bottom = new + self.scrollable_content_region.height
+        bottom = new + self.list_height
         if bottom >= len(self.rows) - 5:
             self._request_older()

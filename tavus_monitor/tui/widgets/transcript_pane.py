@@ -1,10 +1,16 @@
-"""Transcripts pane: pick a conversation on the left, read it on the right."""
+"""Transcripts pane: pick a conversation on the left, read it on the right.
+
+The transcript's find field (``/`` in the transcript) is the pane's, docked at its
+bottom: it shows the matches as "k of N" while the transcript has the keys
+(``n`` / ``N``), and Esc in it or in the transcript closes it.
+"""
 
 from __future__ import annotations
 
-from textual import work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.widgets import Input
 
 from ...conversation import build_conversation
 from ...store import ConversationRow, StoreReader
@@ -42,9 +48,63 @@ class TranscriptPane(Horizontal):
     def compose(self) -> ComposeResult:
         yield ConversationPicker(id="conversation-picker")
         yield TranscriptView(id="transcript-view")
+        yield Input(placeholder="find words in this transcript (Esc closes)", id="transcript-find")
 
     def on_mount(self) -> None:
+        self.query_one("#transcript-find", Input).display = False
         self.set_interval(LIST_REFRESH_INTERVAL, self._refresh_touched)
+
+    # ------------------------------------------------------------ find
+
+    @on(TranscriptView.FindRequested)
+    def _open_find(self) -> None:
+        field = self.query_one("#transcript-find", Input)
+        field.display = True
+        field.focus()
+
+    @on(Input.Changed, "#transcript-find")
+    def _find_changed(self, message: Input.Changed) -> None:
+        message.stop()
+        view = self.query_one(TranscriptView)
+        if message.value != view.find_words:
+            view.find(message.value)
+
+    @on(Input.Submitted, "#transcript-find")
+    def _find_submitted(self, message: Input.Submitted) -> None:
+        """Enter: back to the transcript, the matches kept (n / N move between them)."""
+        message.stop()
+        self.query_one(TranscriptView).focus()
+
+    @on(TranscriptView.FindChanged)
+    def _find_moved(self, message: TranscriptView.FindChanged) -> None:
+        field = self.query_one("#transcript-find", Input)
+        if not message.words:
+            field.display = False
+            field.border_subtitle = None
+            return
+        if field.value != message.words:
+            field.value = message.words
+        field.display = True
+        field.border_subtitle = (
+            f"{message.current} of {message.total}" if message.total else "no match"
+        )
+
+    def on_key(self, event: events.Key) -> None:
+        """Esc in the find field closes the find (the dashboard's Esc would not reach it)."""
+        field = self.query_one("#transcript-find", Input)
+        if event.key == "escape" and field.has_focus:
+            event.stop()
+            event.prevent_default()
+            view = self.query_one(TranscriptView)
+            view.find("")
+            view.focus()
+
+    async def open_at(self, conversation_id: str, turn: int, words: str) -> None:
+        """Read ``conversation_id`` with turn ``turn`` in view and ``words`` found in it."""
+        await self.select(conversation_id)
+        view = self.query_one(TranscriptView)
+        view.go_to_turn(turn, words)
+        view.focus()
 
     def attach(self, store: StoreReader) -> None:
         """Read the list (and the open conversation, when one is open) from ``store``."""
