@@ -84,9 +84,9 @@ async def test_ctrl_f_finds_a_turn_and_enter_opens_its_conversation_there(
         await dash.pilot.press(*"sint")  # the last word is a prefix while typing
         await wait_for_hits(dash, screen, "sint")
         assert [(h.event.conversation_id, h.turn) for h in screen.hits] == [("csearch00002", 42)]
-        text = "\n".join(screen_lines(app))
-        assert "turn 42 · user" in text
-        assert "Sintra trip" in text
+        [row] = [screen.query_one("#search-results", DataTable).get_row_at(0)]
+        assert "turn 42 · user" in row[2].plain
+        assert "Sintra trip" in row[3].plain
         await dash.press("enter")
         assert app.screen is app.screen_stack[0]
         pane = app.query_one(TranscriptPane)
