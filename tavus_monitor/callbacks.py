@@ -158,6 +158,19 @@ def shutdown_reason(properties: dict[str, Any]) -> ShutdownReason | None:
     return ShutdownReason(raw, code, raw, ShutdownKind.UNKNOWN, raw)
 
 
+def reason_codes_with(text: str) -> list[str]:
+    """The documented reason codes whose short words hold ``text`` (ignoring case).
+
+    A stored shutdown's summary has the reason's plain words and its raw value, not
+    the short words a narrow column shows ("left · timeout"): searching for what the
+    list shows means searching for these codes too.
+    """
+    wanted = text.strip().lower()
+    if not wanted:
+        return []
+    return [code for code, (_, short, _) in _REASONS.items() if wanted in short.lower()]
+
+
 # --------------------------------------------------------------- transcript
 
 

@@ -238,9 +238,8 @@ def _transcript(event_type: str, body: dict[str, Any], properties: dict[str, Any
     roles = cb.transcript_roles(properties)
     user, assistant, tool = roles["user"], roles["assistant"], roles["tool"]
     return (
-        f"transcript: {user + assistant} turns ({user} user, {assistant} assistant"
-        + (f", {tool} tool" if tool else "")
-        + ")"
+        f"transcript: {user + assistant} turn{'' if user + assistant == 1 else 's'} "
+        f"({user} user, {assistant} assistant" + (f", {tool} tool" if tool else "") + ")"
     )
 
 

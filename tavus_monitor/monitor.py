@@ -43,6 +43,34 @@ class MonitorError(Exception):
     """The monitor cannot start; the message says what happened and what to do."""
 
 
+def bind(settings: Settings) -> tuple[socket.socket, bool]:
+    """The listening socket for ``settings`` and whether it fell back to another port.
+
+    Raises :class:`MonitorError` with the one sentence both modes give: an explicit port that
+    is busy, or an address that cannot be listened on.
+    """
+    try:
+        return bind_with_fallback(settings.host, settings.port, explicit=settings.port_explicit)
+    except PortInUse:
+        raise MonitorError(
+            f"Port {settings.port} is already in use by another program; "
+            f"stop it or choose another port with --port (--port 0 picks a free one)."
+        ) from None
+    except OSError as exc:
+        raise MonitorError(
+            f"Cannot listen on {settings.host}:{settings.port} ({exc.strerror or exc}); "
+            "check --host and --port."
+        ) from None
+
+
+def check_port(settings: Settings) -> None:
+    """Raise :class:`MonitorError` now if the server could not listen as ``settings`` ask:
+    the dashboard checks before it takes over the terminal, so the sentence is printed as
+    headless mode prints it. (The port is bound and let go: the server binds it again.)"""
+    sock, _ = bind(settings)
+    sock.close()
+
+
 class Monitor:
     tunnel_timing = TunnelTiming()
     """Health-check and backoff timing of the tunnel (tests shorten it)."""
@@ -284,20 +312,7 @@ class Monitor:
 
     def _bind(self) -> socket.socket:
         settings = self.settings
-        try:
-            sock, fell_back = bind_with_fallback(
-                settings.host, settings.port, explicit=settings.port_explicit
-            )
-        except PortInUse:
-            raise MonitorError(
-                f"Port {settings.port} is already in use by another program; "
-                f"stop it or choose another port with --port (--port 0 picks a free one)."
-            ) from None
-        except OSError as exc:
-            raise MonitorError(
-                f"Cannot listen on {settings.host}:{settings.port} ({exc.strerror or exc}); "
-                "check --host and --port."
-            ) from None
+        sock, fell_back = bind(settings)
         if fell_back:
             self._status(
                 f"Port {settings.port} is busy, so the monitor listens on port "

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, TypeVar, overload
 
+from .callbacks import SHUTDOWN
 from .events import (
     Classification,
     Delivery,
@@ -135,21 +136,49 @@ class EventQuery:
     """Any of these families (with ``family``, both must hold)."""
     event_types: tuple[str, ...] | None = None
     """Any of these event types."""
+    type_word: str | None = None
+    """The event type, or one of its words, starts with this (see :func:`type_has_word`)."""
+    without_types: tuple[str, ...] = ()
+    """None of these type words (as ``type_word``)."""
+    without_words: tuple[str, ...] = ()
+    """Neither the summary nor the body holds any of these (as ``search``)."""
+    without_conversations: tuple[str, ...] = ()
+    """None of these conversations."""
 
     def matches(self, row: EventRow | Event) -> bool:
         """Whether an event (e.g. one just received) belongs in this query's result.
 
-        ``search`` is checked against the summary only here; the store also
-        searches bodies, so a live view re-queries when it filters by text.
+        ``search`` and ``without_words`` are checked against the summary only here;
+        the store also searches bodies.
         """
+        summary = row.summary.lower()
         return (
             (self.family is None or row.family == self.family)
             and (self.families is None or row.family in self.families)
             and (self.event_type is None or row.event_type == self.event_type)
             and (self.event_types is None or row.event_type in self.event_types)
             and (self.conversation_id is None or row.conversation_id == self.conversation_id)
-            and (not self.search or self.search.lower() in row.summary.lower())
+            and (not self.search or self.search.lower() in summary)
+            and (self.type_word is None or type_has_word(row.event_type, self.type_word))
+            and not any(type_has_word(row.event_type, word) for word in self.without_types)
+            and not any(word.lower() in summary for word in self.without_words)
+            and row.conversation_id not in self.without_conversations
         )
+
+
+def type_has_word(event_type: str, word: str) -> bool:
+    """Whether ``event_type`` or one of its words (after a ``.`` or ``_``) starts with
+    ``word``, ignoring case: ``shutdown`` and ``system.shut`` match ``system.shutdown``,
+    ``join`` matches ``system.pal_joined`` and ``system.replica_joined``."""
+    event_type, word = event_type.lower(), word.lower()
+    return event_type.startswith(word) or f".{word}" in event_type or f"_{word}" in event_type
+
+
+def _type_word_sql(word: str) -> tuple[str, list[str]]:
+    """:func:`type_has_word` in SQL (LIKE ignores ASCII case, as ``lower`` does there)."""
+    escaped = _escape_like(word)
+    like = "event_type LIKE ? ESCAPE '\\'"
+    return f"({like} OR {like} OR {like})", [f"{escaped}%", f"%.{escaped}%", f"%\\_{escaped}%"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +316,13 @@ class StoreReader:
         return [ConversationRow(*row) for row in rows]
 
     def conversations_with_events(
-        self, limit: int = 200, *, events_each: int = 1000, bodies_of: Iterable[str] = ()
+        self,
+        limit: int = 200,
+        *,
+        events_each: int = 1000,
+        bodies_of: Iterable[str] = (),
+        before_id: int | None = None,
+        matching: Sequence[str] = (),
     ) -> list[ConversationEvents]:
         """The ``limit`` most recently active conversations with their events, in one query.
 
@@ -297,15 +332,32 @@ class StoreReader:
         whose payload the list reads (a shutdown's reason) come whole. At most the
         newest ``events_each`` of a conversation are read, so one flooded id cannot
         make the list read everything.
+
+        Paging: ``before_id`` keeps the conversations whose last event id is below
+        it (pass the smallest ``last_id`` of the previous page). ``matching`` keeps
+        the conversations whose id, or whose shutdown's summary (its reason in
+        words and verbatim), holds one of these texts, ignoring case.
         """
         types = tuple(bodies_of)
         marks = ", ".join("?" * len(types)) or "NULL"
+        texts = [text.lower() for text in matching if text]
+        where = ""
+        if texts:
+            where = (
+                " AND ("
+                + " OR ".join(["instr(lower(conversation_id), ?) > 0"] * len(texts))
+                + " OR conversation_id IN (SELECT conversation_id FROM events"
+                " WHERE event_type = ? AND ("
+                + " OR ".join(["instr(lower(summary), ?) > 0"] * len(texts))
+                + ")))"
+            )
+        having = "" if before_id is None else " HAVING max(id) < ?"
         rows = self._read(
             "WITH recent AS ("
             " SELECT conversation_id AS cid, count(*) AS n, min(id) AS first_id,"
             " max(id) AS last_id, min(received_at) AS first_at, max(received_at) AS last_at"
-            " FROM events WHERE conversation_id IS NOT NULL"
-            " GROUP BY conversation_id ORDER BY max(id) DESC LIMIT ?"
+            f" FROM events WHERE conversation_id IS NOT NULL{where}"
+            f" GROUP BY conversation_id{having} ORDER BY max(id) DESC LIMIT ?"
             "), picked AS ("
             " SELECT recent.*, events.id AS event_id,"
             " row_number() OVER (PARTITION BY cid ORDER BY events.id DESC) AS newest"
@@ -317,7 +369,16 @@ class StoreReader:
             " headers, remote_addr, path, body_sha256"
             " FROM picked JOIN events ON events.id = event_id"
             " WHERE newest <= ? ORDER BY last_id DESC, events.id",
-            [limit, *types, *types, events_each],
+            [
+                *texts,
+                *([SHUTDOWN] if texts else []),
+                *texts,
+                *([] if before_id is None else [before_id]),
+                limit,
+                *types,
+                *types,
+                events_each,
+            ],
         )
         grouped: dict[str, tuple[ConversationRow, list[EventRow | Event]]] = {}
         for row in rows:
@@ -1069,10 +1130,27 @@ def _where(query: EventQuery) -> tuple[str, list[Any]]:
     if query.after_id is not None:
         where.append("id > ?")
         params.append(query.after_id)
+    text = "(summary LIKE ? ESCAPE '\\' OR CAST(body AS TEXT) LIKE ? ESCAPE '\\')"
     if query.search:
         pattern = "%" + _escape_like(query.search) + "%"
-        where.append("(summary LIKE ? ESCAPE '\\' OR CAST(body AS TEXT) LIKE ? ESCAPE '\\')")
+        where.append(text)
         params.extend((pattern, pattern))
+    for word in query.without_words:
+        pattern = "%" + _escape_like(word) + "%"
+        where.append(f"NOT {text}")
+        params.extend((pattern, pattern))
+    if query.type_word is not None:
+        clause, patterns = _type_word_sql(query.type_word)
+        where.append(clause)
+        params.extend(patterns)
+    for word in query.without_types:
+        clause, patterns = _type_word_sql(word)
+        where.append(f"NOT {clause}")
+        params.extend(patterns)
+    if query.without_conversations:
+        marks = ", ".join("?" * len(query.without_conversations))
+        where.append(f"(conversation_id IS NULL OR conversation_id NOT IN ({marks}))")
+        params.extend(query.without_conversations)
     return (" WHERE " + " AND ".join(where) if where else ""), params
 
 

@@ -48,7 +48,7 @@ async def post_searchable(dash: Dashboard, *bodies: bytes) -> None:
 async def wait_for_hits(dash: Dashboard, screen: SearchScreen, words: str) -> None:
     """The screen looks the words up after a pause in typing: wait until it has."""
     deadline = time.monotonic() + 10
-    while screen.words != words or not screen.hits:
+    while screen.hits_for != words or not screen.hits:
         assert time.monotonic() < deadline, f"no matches for {words!r}"
         await dash.pilot.pause(0.05)
     await settle(dash.pilot)

@@ -50,7 +50,7 @@ def settings_from(ctx: click.Context) -> Settings:
 
 def serve(settings: Settings) -> int:
     """Run the monitor until it is stopped; the exit code."""
-    from ..monitor import MonitorError
+    from ..monitor import MonitorError, check_port
 
     try:
         configure_logging(settings.data_dir)
@@ -65,6 +65,11 @@ def serve(settings: Settings) -> int:
     try:
         if not settings.headless:
             from ..tui import run_tui
+
+            if settings.port_explicit:
+                # A busy --port ends here, before the dashboard takes the terminal, with
+                # headless mode's sentence and exit code (not a dashboard without a server).
+                check_port(settings)
 
             return run_tui(settings)
         return _run_event_loop(settings)

@@ -199,6 +199,18 @@ def _public_url(url: str) -> str | None:
     )
 
 
+NGROK_REGIONS = ("us", "eu", "ap", "au", "sa", "jp", "in")
+"""The regions ngrok's agent accepts for ``--region``."""
+
+
+def _ngrok_region(region: str) -> str | None:
+    if region in NGROK_REGIONS:
+        return None
+    return (
+        f"--ngrok-region {region!r} is not an ngrok region; use one of {', '.join(NGROK_REGIONS)}."
+    )
+
+
 SETTINGS: dict[str, Setting] = {
     setting.name: setting
     for setting in (
@@ -270,7 +282,13 @@ SETTINGS: dict[str, Setting] = {
             "a reserved ngrok domain, so the public URL survives restarts",
             metavar="D",
         ),
-        Setting("ngrok_region", "text", "ngrok region (us, eu, ap, au, sa, jp, in)", metavar="R"),
+        Setting(
+            "ngrok_region",
+            "text",
+            f"ngrok region ({', '.join(NGROK_REGIONS)})",
+            metavar="R",
+            check=_ngrok_region,
+        ),
         Setting(
             "ngrok_path",
             "text",

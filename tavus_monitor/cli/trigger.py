@@ -6,6 +6,7 @@ that cannot work does not stop it.
 
 from __future__ import annotations
 
+import difflib
 import sys
 from pathlib import Path
 from typing import Any
@@ -50,9 +51,11 @@ def trigger(
         return EXIT_OK
     unknown = [name for name in events if name not in samples.ALL_SAMPLES]
     if unknown:
+        guesses = [guess for name in unknown for guess in did_you_mean(name)]
+        hint = f"did you mean {' or '.join(dict.fromkeys(guesses))}? " if guesses else ""
         print(
             f"tavus-monitor trigger: unknown sample(s) {', '.join(unknown)}; "
-            "`tavus-monitor trigger --list` shows the names.",
+            f"{hint}`tavus-monitor trigger --list` shows the names.",
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -92,3 +95,17 @@ def trigger(
     failed = sum(not answer.ok for answer in answers)
     print(f"{len(answers) - failed} accepted, {failed} failed", file=sys.stderr)
     return EXIT_OK if failed == 0 else EXIT_FAILED
+
+
+def did_you_mean(name: str) -> list[str]:
+    """The sample names ``name`` most likely meant: those it ends (``shutdown`` for
+    ``system.shutdown``), else those it is part of, else the closest spelling."""
+    wanted = name.lower()
+    names = list(samples.ALL_SAMPLES)
+    for guesses in (
+        [known for known in names if known.endswith("." + wanted)],
+        [known for known in names if wanted in known] if len(wanted) >= 4 else [],
+    ):
+        if 0 < len(guesses) <= 3:
+            return guesses
+    return difflib.get_close_matches(wanted, names, n=1, cutoff=0.6)

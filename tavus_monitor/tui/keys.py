@@ -149,7 +149,7 @@ KEYS: tuple[Key, ...] = (
     Key(
         "slash",
         "filter",
-        "filter the focused pane: words, family:video, type:system.shutdown, conv:c123",
+        "filter the focused pane: words, family:conv, type:shutdown, -type:joined, conv:c1",
         Scope.DASHBOARD,
         "Filter",
         palette="Filter pane",
@@ -287,12 +287,20 @@ KEYS: tuple[Key, ...] = (
     Key("home", "first", "open the most recent conversation", Scope.PICKER, "First", show=False),
     Key("end", "last", "open the oldest conversation listed", Scope.PICKER, "Last", show=False),
     # TranscriptView.BINDINGS (widgets/transcript_view.py).
+    # One key, two bindings: the footer shows the one TranscriptView.check_action allows.
     Key(
         "e",
-        "toggle_system",
+        "expand_system",
         "expand or collapse the system prompt",
         Scope.TRANSCRIPTS,
         "Expand prompt",
+    ),
+    Key(
+        "e",
+        "collapse_system",
+        "expand or collapse the system prompt",
+        Scope.TRANSCRIPTS,
+        "Collapse prompt",
     ),
     Key("enter", "open", "inspect the event under the cursor", Scope.TRANSCRIPTS, "Inspect"),
     Key(
@@ -314,8 +322,15 @@ KEYS: tuple[Key, ...] = (
         show=False,
     ),
     *_scrolling(Scope.TRANSCRIPTS, "scroll the transcript", ("Up", "Down", "", "", "", "")),
-    # JobsTable.BINDINGS (widgets/jobs_pane.py); its footer shows Inspect, then the hosted URL.
+    # JobsTable.BINDINGS (widgets/jobs_pane.py); its footer shows Inspect, Follow, the hosted URL.
     Key("enter", "open", "inspect the job's event", Scope.JOBS, "Inspect"),
+    Key(
+        "f",
+        "follow",
+        "follow the newest job again (moving off the top row pauses following)",
+        Scope.JOBS,
+        "Follow",
+    ),
     Key("h", "copy_link('hosted')", COPY_LINK_HELP, Scope.JOBS, "Copy hosted URL"),
     Key("s", "copy_link('stream')", COPY_LINK_HELP, Scope.JOBS, "Copy stream URL", show=False),
     Key(
@@ -402,6 +417,14 @@ KEYS: tuple[Key, ...] = (
         Scope.CONVERSATIONS,
         "Read transcript",
     ),
+    Key(
+        "slash",
+        "focus_filter",
+        "filter the conversations by id or ended reason (enter or down goes back to the list)",
+        Scope.CONVERSATIONS,
+        "Filter",
+    ),
+    Key("down", "to_table", "from the filter to the list", Scope.CONVERSATIONS, show=False),
     # RejectedScreen.BINDINGS and LogScreen.BINDINGS (screens/simple.py).
     Key(
         "escape,q",

@@ -84,3 +84,8 @@ def short_id(value: str | None, width: int = 14) -> str:
     if not value:
         return "—"
     return value if len(value) <= width else value[: width - 1] + "…"
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 key``, ``3 keys``, ``1,204 events``: the noun agrees with the number."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"

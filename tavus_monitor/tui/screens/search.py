@@ -24,7 +24,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from ...store import SearchHit, SearchUnavailable, StoreReader
 from ..keys import Scope, bindings
 from ..reading import read_store
-from ..text import day_and_clock, safe, short_id
+from ..text import counted, day_and_clock, safe, short_id
 
 RESULT_LIMIT = 200
 """Matches listed (newest first); more words narrow them."""
@@ -58,6 +58,8 @@ class SearchScreen(Screen[SearchHit | None]):
         self.store = store
         self.words = words
         self.hits: list[SearchHit] = []
+        self.hits_for: str | None = None
+        """The words ``hits`` were found for (``words`` is what is typed, maybe newer)."""
         self._pending: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -105,20 +107,20 @@ class SearchScreen(Screen[SearchHit | None]):
             return
         if isinstance(hits, str):  # no index: one sentence says why
             status.update(safe(hits, "yellow"))
-            self._show([])
+            self._show([], words)
             return
         if words != self.words:
             return  # typed on meanwhile; the newer words' lookup follows
-        self._show(hits)
+        self._show(hits, words)
         if not words.strip():
             status.update(Text("Type words to find.", style="dim"))
         elif not hits:
             status.update(safe(f"Nothing holds {words.strip()!r}.", "dim"))
         else:
-            more = "+" if len(hits) >= RESULT_LIMIT else ""
-            status.update(
-                Text(f"{len(hits)}{more} matches, newest first; Enter opens one.", style="dim")
-            )
+            shown = counted(len(hits), "match", "matches")
+            if len(hits) >= RESULT_LIMIT:
+                shown = shown.replace(" ", "+ ", 1)  # 500+ matches
+            status.update(Text(f"{shown}, newest first; Enter opens one.", style="dim"))
 
     def _search(self, words: str) -> list[SearchHit] | str:
         """In a thread: the matches, or why the store cannot be searched."""
@@ -127,8 +129,9 @@ class SearchScreen(Screen[SearchHit | None]):
         except SearchUnavailable as exc:
             return str(exc)
 
-    def _show(self, hits: list[SearchHit]) -> None:
+    def _show(self, hits: list[SearchHit], words: str) -> None:
         self.hits = hits
+        self.hits_for = words
         table: DataTable[Text] = self.query_one("#search-results", DataTable)
         table.clear()
         for index, hit in enumerate(hits):

@@ -11,7 +11,9 @@ from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.coordinate import Coordinate
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from ...jobs import Job, job_from_event
@@ -38,6 +40,10 @@ class JobsTable(DataTable[Text]):
     A :class:`~tavus_monitor.tui.panes.Pane`: it loads the latest state of each job
     from the store (one query, bodies included: a job's state is in its payload)
     and then follows the jobs each batch reports on.
+
+    It follows the newest as the event lists do: while the cursor is on the top row it
+    stays on the job updated last; moved away, it stays on its job and the pane's border
+    says how many jobs have news since (``paused · N new · f follows``); ``f`` follows again.
     """
 
     class Rebuilt(Message):
@@ -51,6 +57,10 @@ class JobsTable(DataTable[Text]):
         self.jobs: dict[str, Job] = {}
         self.text_filter = ""
         self._widths: dict[str, int] = {}
+        self.following = True
+        self.unseen: set[str] = set()
+        """Jobs with a new state since following paused (shown on top, the cursor elsewhere)."""
+        self._rebuilding = False
 
     def _column_widths(self, jobs: list[Job]) -> dict[str, int]:
         """Status as wide as the longest shown; error and name share what is left."""
@@ -105,18 +115,21 @@ class JobsTable(DataTable[Text]):
 
     def upsert(self, jobs: list[Job]) -> None:
         """Show these jobs' latest states: new jobs on top, known ones updated."""
-        changed = False
+        changed: set[str] = set()
         for job in jobs:
             previous = self.jobs.get(job.key)
             if previous is not None and previous.event_id > job.event_id:
                 continue  # an older callback arriving late does not undo a newer state
             self.jobs[job.key] = job
-            changed = True
+            changed.add(job.key)
         if len(self.jobs) > MAX_JOBS:
             for job in sorted(self.jobs.values(), key=lambda j: j.event_id)[:-MAX_JOBS]:
                 del self.jobs[job.key]
         if changed:
             self._rebuild()
+            if not self.following:
+                self.unseen |= {key for key in changed if key in self.rows}
+                self._update_subtitle()
 
     def attach(self, store: StoreReader) -> None:
         self._load(store)
@@ -143,7 +156,8 @@ class JobsTable(DataTable[Text]):
         self._rebuild()
 
     def _rebuild(self) -> None:
-        """Redraw newest first, keeping the cursor on the job it was on.
+        """Redraw newest first, the cursor on the newest while following, else on the job
+        it was on.
 
         The columns are laid out again each time: their widths follow the pane's
         width and the statuses shown.
@@ -155,18 +169,61 @@ class JobsTable(DataTable[Text]):
             if self._visible(job)
         ]
         widths = self._column_widths(shown)
-        if widths != self._widths:
-            self.clear(columns=True)
-            self._widths = widths
-            for key, width in widths.items():
-                self.add_column(key, key=key, width=width)
-        else:
-            self.clear()
-        for job in shown:
-            self.add_row(*self._cells(job), key=job.key)
-        if current is not None and current.key in self.rows:
-            self.move_cursor(row=self.get_row_index(current.key), animate=False)
+        self._rebuilding = True  # the cursor moves here, not by the user: following holds
+        try:
+            if widths != self._widths:
+                self.clear(columns=True)
+                self._widths = widths
+                for key, width in widths.items():
+                    self.add_column(key, key=key, width=width)
+            else:
+                self.clear()
+            for job in shown:
+                self.add_row(*self._cells(job), key=job.key)
+            if self.following:
+                self.move_cursor(row=0, animate=False)
+            elif current is not None and current.key in self.rows:
+                self.move_cursor(row=self.get_row_index(current.key), animate=False)
+        finally:
+            self._rebuilding = False
         self.post_message(self.Rebuilt())
+
+    def watch_cursor_coordinate(
+        self, old_coordinate: Coordinate, new_coordinate: Coordinate
+    ) -> None:
+        super().watch_cursor_coordinate(old_coordinate, new_coordinate)
+        at_top = new_coordinate.row == 0
+        if not self._rebuilding and at_top != self.following:
+            # The user moved: away from the top pauses following, back to it follows.
+            self._set_following(at_top)
+
+    def _set_following(self, following: bool) -> None:
+        self.following = following
+        if following:
+            self.unseen.clear()
+        self._update_subtitle()
+
+    def _update_subtitle(self) -> None:
+        """The pane's border (the table's parent draws it) says when following paused."""
+        if self.following:
+            subtitle = ""
+        elif self.unseen:
+            subtitle = f"paused · {len(self.unseen)} new · f follows"
+        else:
+            subtitle = "paused · f follows"
+        if isinstance(self.parent, Widget):
+            self.parent.border_subtitle = subtitle or None
+
+    def action_follow(self) -> None:
+        """Back to the newest job, and stay there as jobs arrive."""
+        self._set_following(True)
+        if self.row_count:
+            self._rebuilding = True
+            try:
+                self.move_cursor(row=0, animate=False)
+            finally:
+                self._rebuilding = False
+        self.scroll_home(animate=False)
 
     def on_resize(self, event: events.Resize) -> None:
         if self._column_widths(list(self.jobs.values())) != self._widths:

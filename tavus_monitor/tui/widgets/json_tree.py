@@ -15,6 +15,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from ...sanitize import printable
+from ..text import counted
 
 PREVIEW = 80
 MAX_CHILDREN = 5_000
@@ -23,9 +24,9 @@ MAX_CHILDREN = 5_000
 
 def _preview(value: Any) -> Text:
     if isinstance(value, dict):
-        return Text(f"{{…}} {len(value)} keys", style="dim")
+        return Text(f"{{…}} {counted(len(value), 'key')}", style="dim")
     if isinstance(value, list):
-        return Text(f"[…] {len(value)} items", style="dim")
+        return Text(f"[…] {counted(len(value), 'item')}", style="dim")
     if isinstance(value, str):
         shown = printable(value)
         if len(shown) > PREVIEW:

@@ -39,6 +39,7 @@ from ..filtering import Filter
 from ..keys import Scope, bindings
 from ..panes import Batch, InspectEvent
 from ..reading import read_store
+from ..text import safe
 
 RowFormatter = Callable[[EventRow, int], Text]
 """Turns a row into one line of Text for the given width."""
@@ -131,6 +132,10 @@ class RowList(ScrollView, can_focus=True):
         """Rows that arrived while follow mode was paused."""
         self.filter_label = ""
         """What the border says about the filter (user text, shown as plain text)."""
+        self.filter_source = ""
+        """The filter as typed, while one holds (the empty list says it matched nothing)."""
+        self.match_count: int | None = None
+        """How many stored events the filter matches (None: no filter, or not counted yet)."""
         self._loading_older = False
         self._generation = 0
         self._strips: LRUCache[tuple[int, int, bool, bool], Strip] = LRUCache(1024)
@@ -157,6 +162,7 @@ class RowList(ScrollView, can_focus=True):
 
     def apply_filter(self, parsed: Filter) -> None:
         """The filter narrows the base query (the system pane stays joins and shutdowns)."""
+        self.filter_source = "" if parsed.is_empty else parsed.source
         self.set_filter(
             None if parsed.is_empty else parsed.apply(self.base_query),
             label=f"filter: {parsed.source}",
@@ -169,6 +175,9 @@ class RowList(ScrollView, can_focus=True):
         """
         self.query_filter = replace(query or self.base_query, limit=PAGE_SIZE)
         self.filter_label = label if query is not None else ""
+        if query is None:
+            self.filter_source = ""
+        self.match_count = None
         self._update_subtitle()
         self.reload()
 
@@ -183,6 +192,16 @@ class RowList(ScrollView, can_focus=True):
         rows = await read_store(self.store.rows, self.query_filter)
         if rows is None or generation != self._generation:
             return
+        count: int | None = None
+        if self.filter_label:
+            # One count of the whole history (a page holds it all when it is short);
+            # events that arrive later add to it (see ``add``).
+            count = len(rows) if len(rows) < PAGE_SIZE else None
+            if count is None:
+                count = await read_store(self.store.count, self.query_filter)
+                if count is None or generation != self._generation:
+                    return
+        self.match_count = count
         self.rows = rows
         self.exhausted = len(rows) < PAGE_SIZE
         self.cursor = 0
@@ -211,6 +230,8 @@ class RowList(ScrollView, can_focus=True):
         if not fresh:
             return
         newest_first = list(reversed(fresh))
+        if self.match_count is not None:
+            self.match_count += len(fresh)
         self.rows[:0] = newest_first
         added = len(newest_first)
         if len(self.rows) > MAX_ROWS:
@@ -284,7 +305,10 @@ class RowList(ScrollView, can_focus=True):
             follow = "" if self.following else "paused · f follows"
         else:
             follow = f"paused · {self.unseen} new · f follows"
-        subtitle = " · ".join(part for part in (self.filter_label, follow) if part)
+        count = ""
+        if self.filter_label and self.match_count is not None:
+            count = f"{self.match_count} match" + ("" if self.match_count == 1 else "es")
+        subtitle = " · ".join(part for part in (self.filter_label, count, follow) if part)
         if subtitle != self._subtitle or self.border_subtitle is None:
             self._subtitle = subtitle
             # Text, not a str: a str here would be parsed as markup (the filter is typed text).
@@ -319,11 +343,18 @@ class RowList(ScrollView, can_focus=True):
             return strip
         dim = self.get_component_rich_style("row-list--dim")
         if not self.rows and index == 0:
-            return self._text_strip(Text(self.empty_text), width, dim)
+            return self._text_strip(self._empty_line(), width, dim)
         if index == len(self.rows) and not self.exhausted:
             self._request_older()
             return self._text_strip(Text("loading older events…"), width, dim)
         return Strip.blank(width, self.rich_style)
+
+    def _empty_line(self) -> Text:
+        """What an empty list says: its empty text, or that the filter matched nothing."""
+        if self.filter_source:
+            # The filter as typed, inert (never markup, never a control character).
+            return Text("No match for ").append_text(safe(self.filter_source))
+        return Text(self.empty_text)
 
     def _render_detail(self, line: int, width: int) -> Strip:
         """One line of the detail strip: the selected row's whole text, wrapped."""

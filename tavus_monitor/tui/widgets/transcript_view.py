@@ -32,7 +32,7 @@ from ...sanitize import printable
 from ...search import find_spans, terms
 from ..keys import Scope, bindings
 from ..panes import InspectEvent
-from ..text import SEVERITY_STYLES, clock, duration, safe
+from ..text import SEVERITY_STYLES, clock, counted, duration, safe
 
 MATCH_STYLE = "black on yellow"
 CURRENT_MATCH_STYLE = "bold black on dark_orange"
@@ -98,6 +98,7 @@ class TranscriptView(ScrollView, can_focus=True):
         self.view = view
         if not same:
             self.system_expanded = False
+            self.refresh_bindings()
             self.current_match = 0
         self._rebuild()
         if not same:
@@ -183,7 +184,10 @@ class TranscriptView(ScrollView, can_focus=True):
         if role == "system" and not self.system_expanded:
             first = content.strip().splitlines()[0] if content.strip() else ""
             more = content.count("\n") + 1
-            collapsed = f"{heading}  (collapsed: {len(content):,} chars, {more} lines; e expands)"
+            collapsed = (
+                f"{heading}  (collapsed: {counted(len(content), 'char')}, "
+                f"{counted(more, 'line')}; e expands)"
+            )
             return [
                 *(
                     _Line(part, ROLE_STYLES["system"])
@@ -232,8 +236,23 @@ class TranscriptView(ScrollView, can_focus=True):
         if self.matches:  # the find field opening shortens the view: keep the match in it
             self.call_after_refresh(self._go_to_match)
 
-    def action_toggle_system(self) -> None:
-        self.system_expanded = not self.system_expanded
+    def action_expand_system(self) -> None:
+        self._expand_system(True)
+
+    def action_collapse_system(self) -> None:
+        self._expand_system(False)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``e`` expands or collapses: the footer shows which it does now."""
+        if action == "expand_system":
+            return not self.system_expanded
+        if action == "collapse_system":
+            return self.system_expanded
+        return True
+
+    def _expand_system(self, expanded: bool) -> None:
+        self.system_expanded = expanded
+        self.refresh_bindings()
         self._rebuild()
 
     def action_open(self) -> None:
@@ -313,8 +332,7 @@ class TranscriptView(ScrollView, can_focus=True):
             and view.turns[turn - 1].role == "system"
             and not self.system_expanded
         ):
-            self.system_expanded = True
-            self._rebuild()
+            self._expand_system(True)
         self.find_words = words
         self.current_match = 0
         self._find_matches()

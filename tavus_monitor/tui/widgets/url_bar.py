@@ -21,7 +21,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from ..text import ago
+from ..text import ago, counted
 
 COMPACT_BELOW = 30
 """Screen heights below this get the compact bar (no border, no local URL row)."""
@@ -216,7 +216,7 @@ class UrlBar(Vertical):
         line.append(f"{'Server':<{LABEL_WIDTH}}", style="dim")
         line.append(state.server, style="" if state.server_ok else "bold red")
         line.append("  ·  ", style="dim")
-        line.append(f"{state.events:,} events", style="bold")
+        line.append(counted(state.events, "event"), style="bold")
         line.append("  ·  ", style="dim")
         line.append(f"{state.rejected:,} rejected", style="yellow" if state.rejected else "dim")
         line.append("  ·  last ", style="dim")
