@@ -18,6 +18,7 @@ from test_tui import (
     sample,
     screen_lines,
     settle,
+    wait_for,
     widget_lines,
 )
 from textual.widgets import DataTable, Input
@@ -150,10 +151,14 @@ async def test_slash_in_a_transcript_finds_highlights_and_moves(settings: Settin
         await post_searchable(dash, transcript("cfind0000001", *turns))
         app = dash.app
         pane = app.query_one(TranscriptPane)
+        # The pane refreshes what changed once a second: let that happen first, so it
+        # cannot reopen the conversation under the keys pressed below.
+        await wait_for(dash.pilot, lambda: not pane._touched, "the pane's refresh")
         await pane.select("cfind0000001")
         view = dash.transcript
         view.focus()
         await settle(dash.pilot)
+        assert view.has_focus
         await dash.press("slash")
         field = pane.query_one("#transcript-find", Input)
         assert field.display
