@@ -60,9 +60,10 @@ from terminal import TERMINALS, OutputTap, Terminal
 
 HERE = Path(__file__).resolve().parent
 TOKEN = "benchtoken"
-ROW = re.compile(r"(c\d{11})\s+(joined|shutdown)")
-"""A System pane row: the 12-character conversation id, then what happened."""
-ROW_EVENTS = {"joined": "system.replica_joined", "shutdown": "system.shutdown"}
+ROW = re.compile(r"(ended|joined)[^\x00]{1,40}?(c\d{11})")
+"""A System pane row: what happened ("ended  left · timeout", "joined r79e…"), then the
+12-character conversation id, within one line of the pane."""
+ROW_EVENTS = {"joined": "system.replica_joined", "ended": "system.shutdown"}
 """Which callback each row kind shows first (the pal_joined row comes after the replica's)."""
 START_TIMEOUT = 60.0
 
@@ -192,7 +193,7 @@ def drive(
     headless: Headless | None = None
     if target == "dashboard":
         tap = OutputTap()
-        tap.watch(r"Callback URL\s+http\S+")
+        tap.watch(r"(?:Callback URL|Local URL only)\s+http\S+")  # --no-tunnel: local only
         screen = TERMINALS[terminal](argv, size, env, tap)
         pid = screen.pid
     else:
@@ -252,7 +253,7 @@ def _collect(run: Run, result: dict[str, Any], seen: dict[str, float] | None) ->
     for text, when in seen.items():
         match = ROW.fullmatch(text)
         if match:
-            key = (match.group(1), ROW_EVENTS[match.group(2)])
+            key = (match.group(2), ROW_EVENTS[match.group(1)])
             stamps[key] = min(when, stamps.get(key, when))
     for key, due in first.items():
         if key[1] not in ROW_EVENTS.values():

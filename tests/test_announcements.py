@@ -49,3 +49,12 @@ def test_a_long_burst_is_summed_up_every_few_seconds_while_it_lasts() -> None:
     shown += toasts.tick(200.0)
     assert sum(toast.callbacks for toast in shown) == 120  # every callback told, once
     assert 3 <= len(shown) <= 4  # the first at once, then one per 5 s and the rest
+
+
+def test_two_close_together_are_each_told_in_their_own_words() -> None:
+    toasts = Announcements(quiet=1.0)
+    assert toasts.take([SHUTDOWN, TRANSCRIPT], now=10.0) == []  # a call's end, in one batch
+    assert toasts.tick(now=11.1) == [
+        Toast(SHUTDOWN.text, "information", 1),
+        Toast(TRANSCRIPT.text, "information", 1),
+    ]

@@ -7,7 +7,8 @@ toast per callback, or per frame, stacks up over the panes and says nothing the
 Events pane does not. So the first notable callback of a quiet spell is shown
 at once, and whatever follows it closely is counted by type and shown as one
 summary once the callbacks pause for :data:`BURST_QUIET` seconds (or every
-:data:`BURST_LONGEST` seconds while a long burst goes on).
+:data:`BURST_LONGEST` seconds while a long burst goes on); a burst of two (a
+call's shutdown and its transcript arrive together) is told one toast each.
 
 Plain data in, toasts out, with the clock passed in: the app decides when to
 call, and the rules are tested without a screen.
@@ -22,6 +23,9 @@ BURST_QUIET = 1.0
 """Seconds without a notable callback that end a burst (and show its summary)."""
 BURST_LONGEST = 5.0
 """Seconds a burst's summary waits at most while notable callbacks keep coming."""
+TOLD_ONE_BY_ONE = 2
+"""A burst this small (a call's shutdown and its transcript, sent together) is told one
+toast each, in their own words: a count would say less than the two toasts."""
 SEVERITIES = ("information", "warning", "error")
 """Textual's toast severities, mildest first (a summary takes the worst of its callbacks)."""
 
@@ -83,6 +87,8 @@ class Announcements:
             return []
         self._burst = None
         self._last_shown = now
+        if len(burst.items) <= TOLD_ONE_BY_ONE:
+            return [Toast(item.text, item.severity, 1) for item in burst.items]
         return [summarise(burst.items)]
 
     @property

@@ -208,7 +208,8 @@ class UrlBar(Vertical):
         if state.advice:
             tunnel.stylize("bold", len(sentence) + 1, len(tunnel))
         self._update("tunnel-status", tunnel)
-        self._update("monitor-status", self._status_line())
+        # One unwrapped line: no layout pass (see _tick), though show() runs once per batch.
+        self._update("monitor-status", self._status_line(), layout=False)
 
     def _status_line(self) -> Text:
         state = self.state
