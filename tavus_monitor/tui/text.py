@@ -11,7 +11,11 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+from rich.console import Console
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
+from textual.strip import Strip
 
 from ..events import Family, Severity
 from ..sanitize import printable
@@ -89,3 +93,21 @@ def short_id(value: str | None, width: int = 14) -> str:
 def counted(count: int, noun: str, plural: str | None = None) -> str:
     """``1 key``, ``3 keys``, ``1,204 events``: the noun agrees with the number."""
     return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+
+
+def text_strip(
+    text: Text, console: Console, width: int, style: Style, *, under: bool = True
+) -> Strip:
+    """One line of ``text`` as a strip exactly ``width`` cells wide on ``style``.
+
+    ``under``: ``style`` (a widget's colours, a cursor's highlight) also goes under
+    each styled span of the text; else only the padding takes it. The lists'
+    line renderers (rows, conversations, transcript lines) share it.
+    """
+    segments = [
+        Segment(segment.text, style + segment.style if segment.style else style)
+        if under
+        else segment
+        for segment in text.render(console, end="")
+    ]
+    return Strip(segments).crop_extend(0, width, style).simplify()

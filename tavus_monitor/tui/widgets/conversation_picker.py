@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
@@ -26,7 +25,7 @@ from textual.strip import Strip
 
 from ...store import ConversationRow
 from ..keys import Scope, bindings
-from ..text import day_and_clock, safe, short_id
+from ..text import day_and_clock, safe, short_id, text_strip
 
 LINES_PER_ROW = 2
 
@@ -126,11 +125,7 @@ class ConversationPicker(ScrollView, can_focus=True):
         style: Style = self.rich_style
         if selected:
             style = style + self.get_component_rich_style("conversation-picker--cursor")
-        segments = [
-            Segment(segment.text, style + segment.style if segment.style else style)
-            for segment in text.render(self.app.console, end="")
-        ]
-        return Strip(segments).crop_extend(0, width, style).simplify()
+        return text_strip(text, self.app.console, width, style)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()

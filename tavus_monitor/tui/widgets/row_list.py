@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from rich.console import Console
-from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events, work
@@ -39,7 +38,7 @@ from ..filtering import Filter
 from ..keys import Scope, bindings
 from ..panes import Batch, InspectEvent
 from ..reading import read_store
-from ..text import safe
+from ..text import safe, text_strip
 
 RowFormatter = Callable[[EventRow, int], Text]
 """Turns a row into one line of Text for the given width."""
@@ -383,13 +382,7 @@ class RowList(ScrollView, can_focus=True):
         return self._text_strip(text, width, base, apply_base=selected)
 
     def _text_strip(self, text: Text, width: int, style: Style, apply_base: bool = True) -> Strip:
-        segments = [
-            Segment(segment.text, (style + segment.style) if segment.style else style)
-            if apply_base
-            else segment
-            for segment in text.render(self.app.console, end="")
-        ]
-        return Strip(segments).crop_extend(0, width, style).simplify()
+        return text_strip(text, self.app.console, width, style, under=apply_base)
 
     def _request_older(self) -> None:
         if self._loading_older or self.exhausted:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 
-from rich.segment import Segment
 from rich.text import Text
 from textual import events
 from textual.cache import LRUCache
@@ -32,7 +31,7 @@ from ...sanitize import printable
 from ...search import find_spans, terms
 from ..keys import Scope, bindings
 from ..panes import InspectEvent
-from ..text import SEVERITY_STYLES, clock, counted, duration, safe
+from ..text import SEVERITY_STYLES, clock, counted, duration, safe, text_strip
 
 MATCH_STYLE = "black on yellow"
 CURRENT_MATCH_STYLE = "bold black on dark_orange"
@@ -222,11 +221,7 @@ class TranscriptView(ScrollView, can_focus=True):
                 current = number == self.current_match
                 style = CURRENT_MATCH_STYLE if current else MATCH_STYLE
                 text.stylize(style, line.indent + start, line.indent + end)
-            segments = [
-                Segment(s.text, self.rich_style + s.style if s.style else self.rich_style)
-                for s in text.render(self.app.console, end="")
-            ]
-            strip = Strip(segments).crop_extend(0, width, self.rich_style).simplify()
+            strip = text_strip(text, self.app.console, width, self.rich_style)
             self._strips[key] = strip
         return strip
 
