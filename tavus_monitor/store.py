@@ -60,6 +60,7 @@ from .storefile import (
     SCHEMA_VERSION,
     SEARCH_SCHEMA,
     SEARCH_TABLE,
+    UNINDEXED,
     FileIdentity,
     connect,
     has_search_index,
@@ -478,12 +479,7 @@ class StoreReader:
         (see :meth:`~tavus_monitor.writer.SQLiteWriter.index_pending`), so after a burst
         this falls to 0 within moments. Raises :class:`SearchUnavailable` as ``search``."""
         self._check_searchable()
-        newest = self._read(f"SELECT max(rowid) FROM {SEARCH_TABLE}")[0][0]
-        after = split_rowid(newest)[0] if newest is not None else 0
-        row = self._read(
-            "SELECT count(*) FROM events WHERE id > ? AND duplicate_of IS NULL", (after,)
-        )
-        return int(row[0][0])
+        return int(self._read(f"SELECT count(*) FROM events WHERE {UNINDEXED}")[0][0])
 
     def search_events(self, words: str, query: EventQuery = EventQuery()) -> list[Event]:
         """Whole events holding every one of ``words``, newest first, ``query.limit`` at most.

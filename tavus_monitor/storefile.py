@@ -24,6 +24,7 @@ from pathlib import Path
 from .events import StoreError as StoreError
 from .events import StoreFileLost as StoreFileLost
 from .private import create_private, make_private
+from .search import TURN_BITS
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,12 @@ SEARCH_INDEX_SQL = (
     f"CREATE VIRTUAL TABLE {SEARCH_TABLE} USING fts5("
     "text, content='', tokenize='unicode61 remove_diacritics 2')"
 )
+UNINDEXED = (
+    f"id > (SELECT coalesce(max(rowid), 0) >> {TURN_BITS} FROM {SEARCH_TABLE}) "
+    "AND duplicate_of IS NULL"
+)
+"""Events the search index does not hold yet: newer than its newest, redeliveries aside
+(their text is their original's). The writer indexes them; the reader counts them."""
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: events and rejected requests.

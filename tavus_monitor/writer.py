@@ -66,9 +66,10 @@ from .events import (
     row_fields,
 )
 from .jsonbody import parse_json
-from .search import index_rows, rowid, split_rowid
+from .search import index_rows, rowid
 from .storefile import (
     SEARCH_TABLE,
+    UNINDEXED,
     FileIdentity,
     has_search_index,
     lost_file_notice,
@@ -326,12 +327,9 @@ class SQLiteWriter:
         db = self.db
         if db is None or not self.indexing:
             return 0
-        newest = db.execute(f"SELECT max(rowid) FROM {SEARCH_TABLE}").fetchone()[0]
-        after = split_rowid(newest)[0] if newest is not None else 0
         rows = db.execute(
-            "SELECT id, summary, body FROM events WHERE id > ? AND duplicate_of IS NULL "
-            "ORDER BY id LIMIT ?",
-            (after, limit),
+            f"SELECT id, summary, body FROM events WHERE {UNINDEXED} ORDER BY id LIMIT ?",
+            (limit,),
         ).fetchall()
         if not rows:
             return 0
