@@ -304,6 +304,7 @@ class Monitor:
                 pid=os.getpid(),
                 local_url=self.local_url,
                 callback_url=self.callback_url,
+                public_url=None if self.local_only else self.callback_url,
                 healthz_url=self.base_url + "/healthz",
                 db=str(self.settings.db_path) if self.settings.db_path else None,
                 started_at=self._started_at,

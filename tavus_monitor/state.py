@@ -55,6 +55,10 @@ class RunningState:
     healthz_url: str
     db: str | None
     started_at: float
+    public_url: str | None = None
+    """The public callback URL while a tunnel is up, else None (Tavus cannot reach it)."""
+    forward_to: str | None = None
+    """Where the monitor forwards each delivery (``--forward-to``), if anywhere."""
 
 
 def write_state(data_dir: Path, state: RunningState) -> None:
