@@ -37,11 +37,12 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, TypeVar, overload
 
+from .attempts import Attempt, StoredAttempt
 from .callbacks import SHUTDOWN
 from .events import (
     Classification,
@@ -57,6 +58,7 @@ from .jsonbody import parse_json
 from .private import private_temporary_dir
 from .search import TURN_BITS, index_rows, match_expression, snippet, split_rowid, terms
 from .storefile import (
+    RECORDS_SCHEMA,
     SCHEMA_VERSION,
     SEARCH_SCHEMA,
     SEARCH_TABLE,
@@ -67,7 +69,7 @@ from .storefile import (
     lost_file_notice,
     open_for_writing,
 )
-from .writer import EventJob, Job, RejectionJob, Render, Written
+from .writer import EventJob, Job, RecordJob, RejectionJob, Render, Written
 from .writerprocess import ProcessWriter, WriterGone
 
 __all__ = [
@@ -113,6 +115,68 @@ _NO_FTS5 = (
     "search is unavailable: the SQLite this Python uses has no full-text search (FTS5); "
     "run tavus-monitor with a Python whose sqlite3 has it."
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """A Tavus resource created through the monitor, with its callback URL."""
+
+    kind: str
+    """``conversation``, ``replica`` or ``video``."""
+    resource_id: str
+    created_at: float
+    name: str | None
+    callback_url: str | None
+    response: dict[str, Any]
+    """What Tavus answered the create request with."""
+    ended_at: float | None = None
+    """When it was ended through the monitor (conversations), if it was."""
+
+
+_ATTEMPT_COLUMNS = (
+    "id, event_id, kind, target, started_at, latency_ms, status, error, failure, "
+    "request_headers, request_body, response_headers, response_body"
+)
+
+
+def _attempt_from_row(row: tuple[Any, ...]) -> StoredAttempt:
+    (
+        attempt_id,
+        event_id,
+        kind,
+        target,
+        started_at,
+        latency_ms,
+        status,
+        error,
+        failure,
+        request_headers,
+        request_body,
+        response_headers,
+        response_body,
+    ) = row
+    attempt = Attempt(
+        target=target,
+        started_at=started_at,
+        latency_ms=latency_ms,
+        status=status,
+        error=error,
+        request_headers=_header_pairs(request_headers),
+        response_headers=_header_pairs(response_headers),
+        response_body=bytes(response_body),
+        failure=failure,
+    )
+    return StoredAttempt(
+        attempt_id,
+        event_id,
+        kind,
+        attempt,
+        bytes(request_body) if request_body is not None else None,
+    )
+
+
+def _header_pairs(text: str) -> tuple[tuple[str, str], ...]:
+    return tuple((str(name), str(value)) for name, value in json.loads(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -563,6 +627,66 @@ class StoreReader:
             )
         raise SearchUnavailable(_NO_FTS5)
 
+    # ------------------------------------------- the monitor's own records
+
+    def _has_records(self) -> bool:
+        """Whether the file has the records' tables (a file an older monitor wrote has not,
+        until a monitor opens it for writing; read-only commands then show none)."""
+        return getattr(self, "schema_version", SCHEMA_VERSION) >= RECORDS_SCHEMA
+
+    def attempts(self, event_id: int) -> list[StoredAttempt]:
+        """Every attempt to send ``event_id`` to a handler, oldest first."""
+        if not self._has_records():
+            return []
+        rows = self._read(
+            f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE event_id = ? ORDER BY id",
+            (event_id,),
+        )
+        return [_attempt_from_row(row) for row in rows]
+
+    def latest_attempts(self, event_ids: Iterable[int]) -> dict[int, StoredAttempt]:
+        """The newest attempt of each of ``event_ids`` that has one (for a pane's rows)."""
+        ids = sorted(set(event_ids))
+        if not ids or not self._has_records():
+            return {}
+        found: dict[int, StoredAttempt] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._read(
+                f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE id IN (SELECT max(id) "
+                f"FROM attempts WHERE event_id IN ({marks}) GROUP BY event_id)",
+                chunk,
+            )
+            found.update((row[1], _attempt_from_row(row)) for row in rows)
+        return found
+
+    def forwarded_through(self, target: str) -> int | None:
+        """The newest event forwarding to ``target`` is done with (None: it never ran)."""
+        if not self._has_records():
+            return None
+        rows = self._read("SELECT event_id FROM forward_cursor WHERE target = ?", (target,))
+        return int(rows[0][0]) if rows else None
+
+    def created(self, kind: str | None = None, limit: int = 500) -> list[Created]:
+        """Resources created through the monitor, newest first."""
+        if not self._has_records():
+            return []
+        sql = (
+            "SELECT kind, resource_id, created_at, name, callback_url, response, ended_at "
+            "FROM created"
+        )
+        params: list[Any] = []
+        if kind is not None:
+            sql += " WHERE kind = ?"
+            params.append(kind)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(limit)
+        return [
+            Created(kind, rid, at, name, url, json.loads(response), ended)
+            for kind, rid, at, name, url, response, ended in self._read(sql, params)
+        ]
+
     def rejections(self, limit: int = 100, before_id: int | None = None) -> list[Rejection]:
         """Refused requests, newest first."""
         sql = (
@@ -806,8 +930,63 @@ class Store(StoreReader):
         self._queue(job, future)
         return await future
 
+    async def record_attempt(
+        self,
+        event_id: int,
+        kind: str,
+        attempt: Attempt,
+        *,
+        request_body: bytes | None = None,
+        forwarded: bool = False,
+    ) -> int:
+        """Keep an attempt to send ``event_id`` to a handler; returns its id.
+
+        ``forwarded``: forwarding is done with the event (answered, or given up
+        on), so after a restart it resumes past it (:meth:`forwarded_through`),
+        in the same transaction as the attempt.
+        """
+        values = (
+            event_id,
+            kind,
+            attempt.target,
+            attempt.started_at,
+            attempt.latency_ms,
+            attempt.status,
+            attempt.error,
+            attempt.failure,
+            json.dumps(attempt.request_headers),
+            request_body,
+            json.dumps(attempt.response_headers),
+            attempt.response_body,
+        )
+        return await self._record("forwarded" if forwarded else "attempt", values)
+
+    async def record_created(
+        self,
+        kind: str,
+        resource_id: str,
+        *,
+        name: str | None,
+        callback_url: str | None,
+        response: Mapping[str, Any],
+    ) -> None:
+        """Remember a resource created through Tavus's API (again: its answer is updated)."""
+        values = (time.time(), kind, resource_id, name, callback_url, json.dumps(response))
+        await self._record("created", values)
+
+    async def record_ended(self, kind: str, resource_id: str) -> bool:
+        """Note that a created resource was ended; False if it was not created here."""
+        return bool(await self._record("ended", (time.time(), kind, resource_id)))
+
+    async def _record(self, record: str, values: tuple[Any, ...]) -> int:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._queue(RecordJob(record, values), future)
+        return await future
+
     @overload
     def _queue(self, job: EventJob, future: _Future[Event]) -> None: ...
+    @overload
+    def _queue(self, job: RecordJob, future: _Future[int]) -> None: ...
     @overload
     def _queue(self, job: RejectionJob, future: _Future[Rejection]) -> None: ...
     def _queue(self, job: Job, future: _Future[Any]) -> None:

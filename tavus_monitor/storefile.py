@@ -103,9 +103,49 @@ MIGRATIONS: tuple[str, ...] = (
     # Made by _search_index (FTS5 is missing from some SQLite builds); the writer
     # indexes the events, those already stored included, while it is idle.
     SEARCH_INDEX_SQL,
+    # 5: what was done with events and for them. Each attempt to send an event to
+    # the developer's handler (forwarded, replayed, an edited copy), the newest
+    # event forwarding has finished with per target (so it resumes there after a
+    # restart), and the Tavus resources created through the monitor (shown before
+    # their first callback).
+    """
+    CREATE TABLE attempts (
+        id               INTEGER PRIMARY KEY,
+        event_id         INTEGER NOT NULL,
+        kind             TEXT    NOT NULL,
+        target           TEXT    NOT NULL,
+        started_at       REAL    NOT NULL,
+        latency_ms       REAL    NOT NULL,
+        status           INTEGER,
+        error            TEXT,
+        failure          TEXT,
+        request_headers  TEXT    NOT NULL,
+        request_body     BLOB,
+        response_headers TEXT    NOT NULL,
+        response_body    BLOB    NOT NULL
+    );
+    CREATE INDEX attempts_event ON attempts (event_id, id);
+    CREATE TABLE forward_cursor (
+        target   TEXT    PRIMARY KEY,
+        event_id INTEGER NOT NULL
+    );
+    CREATE TABLE created (
+        id           INTEGER PRIMARY KEY,
+        created_at   REAL    NOT NULL,
+        kind         TEXT    NOT NULL,
+        resource_id  TEXT    NOT NULL,
+        name         TEXT,
+        callback_url TEXT,
+        response     TEXT    NOT NULL,
+        ended_at     REAL
+    );
+    CREATE UNIQUE INDEX created_resource ON created (kind, resource_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 SEARCH_SCHEMA = 4
+RECORDS_SCHEMA = 5
+"""The first schema with the monitor's own records (attempts, the forward cursor, created)."""
 """The first schema with the search index: an older file has none until a monitor opens it."""
 
 

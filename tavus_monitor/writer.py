@@ -134,8 +134,54 @@ class RejectionJob:
         return Rejection(rejection_id, *self.fields())
 
 
-Job = EventJob | RejectionJob
-Outcome = Event | Rejection | StoreError
+@dataclass(frozen=True, slots=True)
+class RecordJob:
+    """Keep a fact about an event or a Tavus resource: a row of one of :data:`RECORDS`.
+
+    Its outcome is the row's id. These are the monitor's own records (what a
+    handler answered, what was created through the API), not deliveries, so
+    they reach no renderer and no commit listener.
+    """
+
+    record: str
+    """A key of :data:`RECORDS`."""
+    values: tuple[Any, ...]
+
+
+RECORDS: dict[str, tuple[str, ...]] = {
+    # An attempt to send an event to a handler (attempts.StoredAttempt's fields).
+    "attempt": (
+        "INSERT INTO attempts (event_id, kind, target, started_at, latency_ms, status, error, "
+        "failure, request_headers, request_body, response_headers, response_body) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    ),
+    # The same, by forwarding, which is then done with the event: the cursor moves past it.
+    "forwarded": (
+        "INSERT INTO attempts (event_id, kind, target, started_at, latency_ms, status, error, "
+        "failure, request_headers, request_body, response_headers, response_body) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT INTO forward_cursor (target, event_id) SELECT target, event_id FROM attempts "
+        "WHERE id = last_insert_rowid() ON CONFLICT (target) "
+        "DO UPDATE SET event_id = max(event_id, excluded.event_id)",
+    ),
+    # A resource created through Tavus's API with this monitor's callback URL.
+    "created": (
+        "INSERT INTO created (created_at, kind, resource_id, name, callback_url, response) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (kind, resource_id) DO UPDATE SET "
+        "name = coalesce(excluded.name, name), "
+        "callback_url = coalesce(excluded.callback_url, callback_url), "
+        "response = excluded.response",
+    ),
+    # It was ended (a conversation) through the API.
+    "ended": ("UPDATE created SET ended_at = ?1 WHERE kind = ?2 AND resource_id = ?3",),
+}
+"""Each record's statements, run in order in the batch's transaction: the first with the
+job's values, the rest with none (they read what the first wrote). The outcome is the
+first one's row (an insert) or how many rows it changed (an update)."""
+
+
+Job = EventJob | RejectionJob | RecordJob
+Outcome = Event | Rejection | int | StoreError
 Notice = tuple[str, int]
 """A sentence for the user about the store file, and how many deliveries it cost."""
 Written = tuple[list[Outcome], str, tuple[Notice, ...]]
@@ -250,15 +296,17 @@ class SQLiteWriter:
         if self.db is not None:
             self.db.close()
 
-    def _transaction(self, jobs: Sequence[Job]) -> list[Event | Rejection]:
+    def _transaction(self, jobs: Sequence[Job]) -> list[Event | Rejection | int]:
         db = self.db
         assert db is not None
         db.execute("BEGIN IMMEDIATE")
         try:
-            results: list[Event | Rejection] = []
+            results: list[Event | Rejection | int] = []
             for job in jobs:
                 if isinstance(job, EventJob):
                     results.append(self._insert_event(job.delivery, job.classification))
+                elif isinstance(job, RecordJob):
+                    results.append(self._insert_record(job))
                 else:
                     results.append(self._insert_rejection(job))
             db.execute("COMMIT")
@@ -350,6 +398,16 @@ class SQLiteWriter:
             raise
         return len(rows)
 
+    def _insert_record(self, job: RecordJob) -> int:
+        assert self.db is not None
+        first, *rest = RECORDS[job.record]
+        cursor = self.db.execute(first, job.values)
+        # An insert's outcome is its row; an update's, how many rows it changed.
+        row_id = (cursor.lastrowid or 0) if first.startswith("INSERT") else cursor.rowcount
+        for statement in rest:
+            self.db.execute(statement)
+        return row_id
+
     def _insert_rejection(self, job: RejectionJob) -> Rejection:
         assert self.db is not None
         cursor = self.db.execute(
@@ -413,6 +471,8 @@ def _classification_fields(c: Classification) -> tuple[Any, ...]:
 def encode_job(job: Job) -> tuple[Any, ...]:
     if isinstance(job, RejectionJob):
         return ("r", job.fields())
+    if isinstance(job, RecordJob):
+        return ("k", job.record, job.values)
     delivery, c = job.delivery, job.classification
     known = _classification_fields(c) if c is not None else None
     return (
@@ -429,6 +489,8 @@ def encode_job(job: Job) -> tuple[Any, ...]:
 def decode_job(encoded: tuple[Any, ...]) -> Job:
     if encoded[0] == "r":
         return RejectionJob(*encoded[1])
+    if encoded[0] == "k":
+        return RecordJob(encoded[1], tuple(encoded[2]))
     _, body, headers, received_at, remote_addr, path, known = encoded
     delivery = Delivery(
         body, tuple(tuple(pair) for pair in headers), received_at, remote_addr, path
@@ -461,6 +523,8 @@ def encode_outcome(result: Outcome) -> Any:
         return str(result)
     if isinstance(result, Rejection):
         return result.id
+    if isinstance(result, int):
+        return result
     return (
         result.id,
         result.received_at,
@@ -485,6 +549,8 @@ def decode_outcome(job: Job, outcome: Any) -> Outcome:
         return StoreFileLost(outcome[0])
     if isinstance(job, RejectionJob):
         return job.rejection(outcome)
+    if isinstance(job, RecordJob):
+        return int(outcome)
     delivery = job.delivery
     return Event(
         **row_fields(outcome),
