@@ -26,10 +26,20 @@ What it measures
 
     Target: ratio >= 0.6 with 0 lost.
 
+    With ``--forward`` a third target runs: **forward**, the same monitor
+    command plus ``--forward-to`` a counting receiver (a bare Starlette app in
+    its own process that answers 200 and keeps each forwarded event id). The
+    ratio forward/monitor is the forwarding overhead on ingest (both run in the
+    same process, on the same loop). Forwarding sends one event at a time, so
+    it may fall behind under load: once the load stops the benchmark waits for
+    the receiver to have every stored event and prints how long that took, then
+    how many stored events it got (missing and sent twice).
+
 How to run
     python bench/ingest.py                      # defaults: 32 connections, 10 s per target
     python bench/ingest.py --generator builtin  # force the built-in generator
     python bench/ingest.py --duration 5 --connections 16 --check   # exit 1 on FAIL
+    python bench/ingest.py --forward            # also the monitor with --forward-to
 """
 
 from __future__ import annotations
@@ -71,6 +81,8 @@ TARGET_RATIO = 0.6
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 60.0
 DRAIN_TIMEOUT = 10.0
+FORWARD_DRAIN_TIMEOUT = 300.0
+"""Seconds the forwarding monitor has, after the load, to send every stored event."""
 """Seconds the built-in generator waits for answers in flight when time is up."""
 ID_LENGTH = len("bench-123456bm-0000000000")
 """Length of the conversation ids sent (both generators): tag, target, phase, counter."""
@@ -508,6 +520,45 @@ def serve_bare(port: int) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
+def serve_receiver(port: int) -> None:
+    """The handler ``--forward`` forwards to: answers 200, keeps each event id it got;
+    ``GET /count`` says how many requests came and how many distinct events."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    seen: set[str] = set()
+    total = 0
+
+    async def forwarded(request: Request) -> Response:
+        nonlocal total
+        await request.body()
+        total += 1
+        seen.add(request.headers.get("x-tavus-monitor-event-id", ""))
+        return JSONResponse({"ok": True})
+
+    async def count(request: Request) -> Response:
+        return JSONResponse({"requests": total, "events": len(seen)})
+
+    app = Starlette(
+        routes=[
+            Route("/forward", forwarded, methods=["POST"]),
+            Route("/count", count, methods=["GET"]),
+        ]
+    )
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(128)
+    print(f"PORT {sock.getsockname()[1]}", flush=True)
+    config = uvicorn.Config(
+        app, loop="uvloop", http="httptools", lifespan="off", access_log=False, log_level="warning"
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
 @dataclass
 class Server:
     name: str
@@ -570,27 +621,29 @@ def wait_for_line(
     raise BenchError(f"server not listening after {START_TIMEOUT:g} s; see {log}")
 
 
-def start_bare(workdir: Path) -> Server:
-    log = workdir / "bare.log"
+def start_bare(workdir: Path, role: str = "bare") -> Server:
+    """The bare receiver (``role="bare"``) or the counting one ``--forward`` forwards to."""
+    log = workdir / f"{role}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--serve-bare", "0"],
+            [sys.executable, str(Path(__file__).resolve()), f"--serve-{role}", "0"],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=clean_env(),
         )
     match = wait_for_line(log, process, re.compile(r"^PORT (\d+)$", re.MULTILINE))
-    return Server("bare", process, int(match.group(1)), "/webhook", log)
+    path = "/webhook" if role == "bare" else "/forward"
+    return Server(role, process, int(match.group(1)), path, log)
 
 
-def start_monitor(workdir: Path) -> Server:
-    data_dir = workdir / "monitor"
+def start_monitor(workdir: Path, name: str = "monitor", forward_to: str | None = None) -> Server:
+    data_dir = workdir / name
     data_dir.mkdir()
     config = workdir / "config.toml"
     config.write_text("", encoding="utf-8")  # isolate from the user's own config file
     token = secrets.token_hex(16)  # hex: a urlsafe token may start with "-", read as an option
-    log = workdir / "monitor.stderr"
+    log = workdir / f"{name}.stderr"
     command = [
         sys.executable,
         "-m",
@@ -600,14 +653,15 @@ def start_monitor(workdir: Path) -> Server:
         "--port",
         "0",
         "--db",
-        str(workdir / "events.db"),
+        str(database(workdir, name)),
         f"--token={token}",
         "--data-dir",
         str(data_dir),
         "--config",
         str(config),
+        *(["--forward-to", forward_to] if forward_to else []),
     ]
-    with log.open("wb") as err, (workdir / "monitor.stdout").open("wb") as out:
+    with log.open("wb") as err, (workdir / f"{name}.stdout").open("wb") as out:
         process = subprocess.Popen(
             command,
             stdout=out,
@@ -617,7 +671,12 @@ def start_monitor(workdir: Path) -> Server:
             env=clean_env(),
         )
     match = wait_for_line(log, process, CALLBACK_URL)
-    return Server("monitor", process, int(match.group(1)), match.group(2), log)
+    return Server(name, process, int(match.group(1)), match.group(2), log)
+
+
+def database(workdir: Path, name: str) -> Path:
+    """The store file of the monitor called ``name`` (``events.db`` for the plain one)."""
+    return workdir / ("events.db" if name == "monitor" else f"{name}.db")
 
 
 def stop(server: Server, signum: int) -> int:
@@ -658,6 +717,7 @@ class Options:
     check: bool
     keep: bool
     target_ratio: float = TARGET_RATIO
+    forward: bool = False
 
 
 def drive(
@@ -668,7 +728,7 @@ def drive(
     run_tag: str,
 ) -> TargetResult:
     """Warm ``server`` up, then measure it under the configured load."""
-    keep_ids = server.name == "monitor" and options.generator == "builtin"
+    keep_ids = server.name in ("monitor", "forward") and options.generator == "builtin"
     acked: list[str] = []
 
     def one(duration: float, phase: str) -> LoadResult:
@@ -726,9 +786,11 @@ class StoreCheck:
         return max(by_count, self.missing_ids or 0)
 
 
-def check_store(workdir: Path, result: TargetResult, exit_code: int) -> StoreCheck:
+def check_store(
+    workdir: Path, result: TargetResult, exit_code: int, name: str = "monitor"
+) -> StoreCheck:
     """Count what the stopped monitor kept against what it acknowledged."""
-    uri = f"file:{workdir / 'events.db'}?mode=ro"
+    uri = f"file:{database(workdir, name)}?mode=ro"
     with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
         stored = db.execute("SELECT count(*) FROM events").fetchone()[0]
         rejected = db.execute("SELECT count(*) FROM rejected").fetchone()[0]
@@ -736,7 +798,7 @@ def check_store(workdir: Path, result: TargetResult, exit_code: int) -> StoreChe
         if result.acked_ids:
             kept = {row[0] for row in db.execute("SELECT conversation_id FROM events")}
             missing = sum(1 for conversation_id in result.acked_ids if conversation_id not in kept)
-    with (workdir / "monitor.stdout").open("rb") as handle:
+    with (workdir / f"{name}.stdout").open("rb") as handle:
         lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
     return StoreCheck(
         acknowledged=result.warmup_ok + result.load.ok,
@@ -746,6 +808,63 @@ def check_store(workdir: Path, result: TargetResult, exit_code: int) -> StoreChe
         stdout_lines=lines,
         exit_code=exit_code,
     )
+
+
+@dataclass
+class ForwardCheck:
+    stored: int
+    received: int
+    """Requests the receiver got (an event sent twice counts twice)."""
+    events: int
+    """Distinct events the receiver got."""
+    drain_seconds: float | None
+    """Seconds from the end of the load until the receiver had every stored event
+    (None: it did not within :data:`FORWARD_DRAIN_TIMEOUT`)."""
+    behind: int
+    """Stored events the receiver had not got yet when the load stopped."""
+
+    @property
+    def drain_rate(self) -> float:
+        """Events forwarded per second while catching up (the load had stopped)."""
+        return self.behind / self.drain_seconds if self.drain_seconds else 0.0
+
+    @property
+    def missing(self) -> int:
+        return max(0, self.stored - self.events)
+
+    @property
+    def twice(self) -> int:
+        return self.received - self.events
+
+
+def stored_count(workdir: Path, name: str) -> int:
+    uri = f"file:{database(workdir, name)}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        return int(db.execute("SELECT count(*) FROM events").fetchone()[0])
+
+
+def received_count(receiver: Server) -> tuple[int, int]:
+    """(requests, distinct events) the counting receiver has had so far."""
+    with socket.create_connection(("127.0.0.1", receiver.port), timeout=10) as sock:
+        sock.sendall(b"GET /count HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        answer = b"".join(iter(lambda: sock.recv(65536), b""))
+    counts = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+    return int(counts["requests"]), int(counts["events"])
+
+
+def wait_drained(
+    workdir: Path, receiver: Server, name: str = "forward"
+) -> tuple[float | None, int]:
+    """Seconds until the receiver has every event the running monitor stored (None: not
+    in time), and how many it lacked at the start."""
+    started = time.perf_counter()
+    behind = stored_count(workdir, name) - received_count(receiver)[1]
+    deadline = time.monotonic() + FORWARD_DRAIN_TIMEOUT
+    while time.monotonic() < deadline:
+        if received_count(receiver)[1] >= stored_count(workdir, name):
+            return time.perf_counter() - started, behind
+        time.sleep(0.05)
+    return None, behind
 
 
 def choose_generator(wanted: str) -> str:
@@ -848,6 +967,7 @@ def report(
     store: StoreCheck,
     background: float,
     described: str,
+    forwarded: ForwardCheck | None = None,
 ) -> bool:
     sizes = [len(t.prefix) + len(t.suffix) + ID_LENGTH for t in templates]
     write = out.write
@@ -878,7 +998,7 @@ def report(
             f"{load.completed:>10,}{load.non_2xx:>9,}{load.errors:>8,}"
             f"{result.server_cpu:>11.0%} {result.generator_cpu:>9.0%} {result.other_cpu:>10.0%}\n"
         )
-    bare, monitor = results
+    bare, monitor, *forwarding = results
     ratio = monitor.load.rps / bare.load.rps if bare.load.rps else 0.0
     write("\n")
     write(f"ratio monitor/bare: {ratio:.2f}  (target >= {options.target_ratio:.2f})\n")
@@ -890,6 +1010,29 @@ def report(
     )
     write(f"lost: {store.lost:,}\n")
     failures = []
+    if forwarding and forwarded is not None:
+        (forward,) = forwarding
+        overhead = forward.load.rps / monitor.load.rps if monitor.load.rps else 0.0
+        write(
+            f"forwarding overhead on ingest: forward/monitor requests/s = {overhead:.2f} "
+            f"({forward.load.rps:,.0f} vs {monitor.load.rps:,.0f})\n"
+        )
+        drained = (
+            f"in {forwarded.drain_seconds:.1f} s after the load stopped"
+            if forwarded.drain_seconds is not None
+            else f"not within {FORWARD_DRAIN_TIMEOUT:g} s"
+        )
+        write(
+            f"forwarded: the receiver got {forwarded.events:,} of {forwarded.stored:,} stored "
+            f"events ({forwarded.missing:,} missing, {forwarded.twice:,} sent twice), all of "
+            f"them {drained}\n"
+        )
+        write(
+            f"forwarding rate: {forwarded.drain_rate:,.0f} events/s while catching up "
+            f"({forwarded.behind:,} behind when the load stopped)\n"
+        )
+        if forwarded.missing:
+            failures.append(f"{forwarded.missing:,} stored but not forwarded")
     if ratio < options.target_ratio:
         failures.append(f"ratio {ratio:.2f} < {options.target_ratio:.2f}")
     if store.lost:
@@ -916,24 +1059,48 @@ def run(options: Options) -> bool:
             servers.append(bare)
             monitor = start_monitor(workdir)
             servers.append(monitor)
+            targets = [bare, monitor]
+            receiver = None
+            if options.forward:
+                receiver = start_bare(workdir, "receiver")
+                servers.append(receiver)
+                forward_to = f"http://127.0.0.1:{receiver.port}{receiver.path}"
+                targets.append(start_monitor(workdir, "forward", forward_to))
+                servers.append(targets[-1])
             print(
                 f"bare on :{bare.port}, monitor on :{monitor.port} (files in {workdir}); "
-                f"about {2 * (options.warmup + options.duration):.0f} s of load...",
+                f"about {len(targets) * (options.warmup + options.duration):.0f} s of load...",
                 file=sys.stderr,
                 flush=True,
             )
             results = []
-            for server in (bare, monitor):
+            for server in targets:
                 script = None
                 if generator == "wrk":
                     script = write_wrk_script(workdir, server.path, templates)
                 results.append(drive(server, options, templates, script, run_tag))
             stop(bare, signal.SIGTERM)
             exit_code = stop(monitor, signal.SIGINT)
+            forwarded = None
+            if receiver is not None:
+                drain, behind = wait_drained(workdir, receiver)
+                stop(targets[2], signal.SIGINT)
+                received, events = received_count(receiver)
+                stored = stored_count(workdir, "forward")
+                forwarded = ForwardCheck(stored, received, events, drain, behind)
+                stop(receiver, signal.SIGTERM)
         store = check_store(workdir, results[1], exit_code)
         described = monitor_line(workdir)
         return report(
-            sys.stdout, generator, options, templates, results, store, background, described
+            sys.stdout,
+            generator,
+            options,
+            templates,
+            results,
+            store,
+            background,
+            described,
+            forwarded,
         )
     finally:
         if options.keep:
@@ -978,8 +1145,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="exit 1 on FAIL: ratio under target, anything lost, or monitor errors",
     )
+    parser.add_argument(
+        "--forward",
+        action="store_true",
+        help="also measure the monitor with --forward-to a counting receiver (its own process)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-receiver", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not 0 < args.duration <= 120 or not 0 <= args.warmup <= 30:
         parser.error("--duration must be in (0, 120] and --warmup in [0, 30] seconds")
@@ -993,6 +1166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.serve_bare is not None:
         serve_bare(args.serve_bare)
         return 0
+    if args.serve_receiver is not None:
+        serve_receiver(args.serve_receiver)
+        return 0
     options = Options(
         duration=args.duration,
         warmup=args.warmup,
@@ -1002,6 +1178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check=args.check,
         keep=args.keep,
         target_ratio=args.target_ratio,
+        forward=args.forward,
     )
     try:
         passed = run(options)

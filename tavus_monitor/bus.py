@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import StrEnum
 
+from .attempts import Attempt
 from .events import Event
 from .store import Rejection
 from .tunnel import TunnelStatus
@@ -56,7 +57,29 @@ class TunnelChanged:
     status: TunnelStatus
 
 
-Message = EventStored | RequestRejected | StatusChanged | TunnelChanged
+@dataclass(frozen=True, slots=True)
+class Forwarded:
+    """One attempt to forward a stored event to ``--forward-to``, already recorded in the
+    store (see :mod:`tavus_monitor.forward`). Published for every attempt, failed ones and
+    retries included, so a consumer can show ``→ 200 12ms`` on the event's row as it happens;
+    a consumer that missed some reads them back with ``store.latest_attempts``."""
+
+    event_id: int
+    event_type: str
+    attempt: Attempt
+    done: bool
+    """Forwarding is done with this event (answered 2xx, or given up): the next one goes."""
+    counted: int
+    """Failed tries of this event that count against ``--forward-retries`` so far."""
+    retry_in: float | None = None
+    """Seconds until it is sent again (None when ``done``)."""
+
+    @property
+    def given_up(self) -> bool:
+        return self.done and not self.attempt.ok
+
+
+Message = EventStored | RequestRejected | StatusChanged | TunnelChanged | Forwarded
 
 DEFAULT_QUEUE_SIZE = 10_000
 

@@ -28,6 +28,7 @@ RECORDING_COPY_FAILED = "application.recording_copy_failed"
 PERCEPTION_ANALYSIS = "application.perception_analysis"
 PERCEPTION_UNAVAILABLE = "application.perception_unavailable"
 POST_CALL_ACTION = "application.post_call_action_executed"
+CANVAS_INTERACTION = "canvas.interaction"
 
 
 def as_text(value: Any) -> str | None:

@@ -112,7 +112,7 @@ class ConversationView:
                     return Stage(
                         name,
                         StageState.OVERDUE,
-                        note=f"no {name} {waited / 60:.0f} min after shutdown",
+                        note=f"no {name} {_span(waited)} after shutdown",
                     )
             if stage.required or not self.is_over:
                 return Stage(name, StageState.WAITING)
@@ -130,6 +130,16 @@ class ConversationView:
                 name, StageState.RECEIVED, events, note=f"{len(events)} {stage.count_unit}"
             )
         return Stage(name, StageState.RECEIVED, events)
+
+
+def _span(seconds: float) -> str:
+    """``3 min``, ``5 h``, ``501 days``: a wait in the unit it is best read in."""
+    minutes = seconds / 60
+    if minutes < 120:
+        return f"{minutes:.0f} min"
+    if minutes < 48 * 60:
+        return f"{minutes / 60:.0f} h"
+    return f"{minutes / 1440:,.0f} days"
 
 
 def _when(event: EventLike | None) -> float | None:
@@ -222,3 +232,69 @@ def _replica_id(events: Sequence[EventLike]) -> str | None:
         if replica:
             return replica
     return None
+
+
+ROWS_PER_CONVERSATION = 1_000
+"""The newest events of each conversation a lifecycle is read from (lists, attention)."""
+WHOLE_TYPES = event_types.stage_types(event_types.SHUTDOWN)
+"""Events a list of conversations reads a payload of (the shutdown's reason); the others
+come as rows."""
+
+NO_CALL_REASONS = frozenset({"participant_absent_timeout"})
+"""A documented reason that is no error but says nobody ever joined the call."""
+
+
+def transcript_expected(reason: cb.ShutdownReason | None) -> bool:
+    """Whether a call that shut down for ``reason`` gets a transcript from Tavus.
+
+    The rule: a transcript is expected unless the call never had anyone in it, that is
+    unless the reason is ``participant_absent_timeout`` (the participant never joined)
+    or an error one (the replica could not join, the conversation failed to start, an
+    internal error). Unknown reasons and a shutdown without one keep the expectation.
+
+    Why: the callback notes (tavus-callbacks.md) say ``transcription_ready`` comes
+    about 1 ms after the shutdown: it is part of how a call ends, so when it is missing
+    after a normal end something went wrong and the list flags it red. The notes and
+    the API notes (tavus-api.md) also say a transcript is the turns of the call, and
+    that what needs dialogue (post-call actions) does not run for a call without any;
+    a call nobody joined, or that failed before the replica was in it, has no turns to
+    send, so its missing transcript is no news and is shown as none rather than
+    overdue. Nothing documents the opposite for these reasons; if Tavus does send one,
+    it still shows as received.
+    """
+    if reason is None:
+        return True
+    return reason.code not in NO_CALL_REASONS and reason.kind is not cb.ShutdownKind.ERROR
+
+
+def shown_lifecycle(view: ConversationView, now: float) -> list[Stage]:
+    """The lifecycle as the lists and the attention count judge it: the join twin is one
+    join, and no transcript is overdue for a call that gets none (:func:`transcript_expected`)."""
+    stages = []
+    for stage in view.lifecycle(now):
+        if stage.name == event_types.JOINED.name and stage.state is StageState.DUPLICATED:
+            stage = _one_join(stage)
+        elif (
+            stage.name == event_types.TRANSCRIPT.name
+            and stage.state in (StageState.OVERDUE, StageState.WAITING)
+            and view.is_over
+            and not transcript_expected(view.shutdown_reason)
+        ):
+            stage = Stage(stage.name, StageState.NOT_RECEIVED, note="none sent for this end")
+        stages.append(stage)
+    return stages
+
+
+def _one_join(stage: Stage) -> Stage:
+    """``pal_joined`` and ``replica_joined`` name one moment: only a type seen twice repeats."""
+    seen: set[str] = set()
+    repeats = 0
+    for event in stage.events:
+        repeats += event.event_type in seen
+        seen.add(event.event_type)
+    if repeats:
+        plural = "s" if repeats > 1 else ""
+        return Stage(
+            stage.name, StageState.DUPLICATED, stage.events, f"{repeats} duplicate{plural}"
+        )
+    return Stage(stage.name, StageState.RECEIVED, stage.events)

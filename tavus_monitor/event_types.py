@@ -22,6 +22,7 @@ process, and ``bench/ingest.py`` measures it.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -313,6 +314,37 @@ def _other_conversation(event_type: str, body: dict[str, Any], properties: dict[
     return f"{event_type}" + (f" ({keys})" if keys else "")
 
 
+_CANVAS_ACTIONS = {
+    "submit": "submitted",
+    "skip": "skipped",
+    "dismiss": "dismissed",
+    "clear": "cleared",
+    "error": "failed",
+}
+
+
+def _canvas(event_type: str, body: dict[str, Any], properties: dict[str, Any]) -> str:
+    """What the participant did with which Magic Canvas component, and what they gave.
+
+    ``component`` is ``canvas.question``, ``canvas.input``, …: the part after the
+    dot says it. ``value`` is whatever the component collects, shown as compact JSON.
+    """
+    component = cb.as_text(properties.get("component")) or "(no component)"
+    component = component.removeprefix("canvas.") or component
+    action = cb.as_text(properties.get("type")) or "(no type)"
+    summary = f"canvas {component} {_CANVAS_ACTIONS.get(action, action)}"
+    value = properties.get("value")
+    if value is None or value == "" or value == {}:
+        return summary
+    shown = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return f"{summary}: {_short(shown, 80)}"
+
+
+def _canvas_severity(event_type: str, body: dict[str, Any], properties: dict[str, Any]) -> Severity:
+    """An ``error`` interaction is the component failing in the participant's hands."""
+    return Severity.WARNING if properties.get("type") == "error" else Severity.INFO
+
+
 # ------------------------------------------------------ replica and video jobs
 
 
@@ -441,6 +473,12 @@ _REGISTERED: tuple[EventType, ...] = (
         _perception_unavailable,
         Severity.WARNING,
         stage=PERCEPTION,
+    ),
+    EventType(
+        cb.CANVAS_INTERACTION,
+        Family.CONVERSATION,
+        _canvas,
+        _canvas_severity,
     ),
     EventType(
         "replica.ready", Family.REPLICA, _replica_training, _job_severity, notify=Notify.OUTCOME

@@ -26,6 +26,13 @@ from .jsonbody import ParsedBody, parse_json
 
 Headers = tuple[tuple[str, str], ...]
 
+API_PATH_PREFIX = "api:"
+"""How a stored ``path`` marks an event that came from Tavus's API, not as a callback."""
+SOURCE_API = "api"
+SOURCE_CALLBACK = "callback"
+RECOVERED_PREFIX = "recovered · "
+"""How the summary of an event recovered from the API begins, so every list shows it."""
+
 
 @dataclass(frozen=True, slots=True)
 class Classification:
@@ -156,6 +163,16 @@ class Event(EventRow):
         if c.parsed is not None:
             event.__dict__["parsed"] = c.parsed
         return event
+
+    @property
+    def source(self) -> str:
+        """``api`` for an event recovered from Tavus's API, ``callback`` for one Tavus POSTed.
+
+        Recovery (:mod:`tavus_monitor.recover`) stores what a verbose GET returned as a
+        delivery whose ``path`` starts with ``api:``: the request it came from, in the
+        column that otherwise holds the request's path, so no schema change was needed.
+        """
+        return SOURCE_API if self.path.startswith(API_PATH_PREFIX) else SOURCE_CALLBACK
 
     @cached_property
     def parsed(self) -> ParsedBody:

@@ -6,7 +6,8 @@ This module chooses that format and gives it to the store
 (:class:`~tavus_monitor.store.EventLines`), which writes the lines right after
 each commit (rendered by its writer process, on the second core): in id order
 with no gaps, including what a writer process that died had committed. This
-module prints the rest: status sentences and refused requests, on stderr.
+module prints the rest: status sentences, refused requests and one line per
+forwarding attempt (``forward #42 system.shutdown → 200 12ms``), on stderr.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import signal
 import sys
 from typing import TextIO
 
-from .bus import Message, RequestRejected, StatusChanged, StatusKind
+from .bus import Forwarded, Message, RequestRejected, StatusChanged, StatusKind
+from .forward import attempt_line
 from .jsonlines import event_line
 from .monitor import Monitor
 from .sanitize import printable
@@ -29,10 +31,13 @@ _PREFIX = {StatusKind.INFO: "", StatusKind.WARNING: "warning: ", StatusKind.ERRO
 class HeadlessPrinter:
     """Turns bus messages into stderr lines (event lines come from the store)."""
 
-    def __init__(self, err: TextIO) -> None:
+    def __init__(self, err: TextIO, *, forward_retries: int = 0) -> None:
         self.err = err
+        self.forward_retries = forward_retries
+        """``--forward-retries``, which the attempt lines count against."""
 
     def handle(self, messages: list[Message]) -> None:
+        forwarded = False
         for message in messages:
             if isinstance(message, StatusChanged):
                 self.status(message)
@@ -46,6 +51,12 @@ class HeadlessPrinter:
                     + "\n"
                 )
                 self.err.flush()
+            elif isinstance(message, Forwarded):
+                # The event type comes from the payload: made printable with the rest.
+                self.err.write(printable(attempt_line(message, self.forward_retries)) + "\n")
+                forwarded = True
+        if forwarded:  # once per batch: under load there are thousands a second
+            self.err.flush()
 
     def status(self, message: StatusChanged) -> None:
         self.err.write(_PREFIX[message.kind] + printable(message.text) + "\n")
@@ -57,7 +68,7 @@ async def run_headless(
 ) -> int:
     """Run until SIGINT/SIGTERM; return the exit code."""
     monitor = Monitor(settings, event_lines=EventLines(out, event_line))
-    printer = HeadlessPrinter(err)
+    printer = HeadlessPrinter(err, forward_retries=settings.forward_retries)
     subscription = monitor.bus.subscribe(events=False)  # the store writes event lines
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

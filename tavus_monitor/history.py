@@ -7,10 +7,10 @@ import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from .events import Event
-from .jsonlines import event_line
+from .events import SOURCE_API, Event
+from .jsonlines import attempt_record, event_line
 from .sanitize import printable
-from .store import Rejection, SearchHit
+from .store import Rejection, SearchHit, StoreReader
 
 
 def _output_width() -> int:
@@ -39,7 +39,9 @@ def event_table(events: Iterable[Event], width: int | None = None) -> list[str]:
             str(event.family),
             event.event_type,
             event.conversation_id or event.subject_id or "",
-            (f"[dup of #{event.duplicate_of}] " if event.duplicate_of else "") + event.summary,
+            (f"[dup of #{event.duplicate_of}] " if event.duplicate_of else "")
+            + ("[api] " if event.source == SOURCE_API else "")
+            + event.summary,
         )
         for event in events
     ]
@@ -104,5 +106,13 @@ def _table(
     return lines
 
 
-def event_lines(events: Iterable[Event]) -> list[str]:
-    return [event_line(event) for event in events]
+def event_lines(events: Iterable[Event], store: StoreReader | None = None) -> list[str]:
+    """JSON lines; with ``store``, an event that was sent to a handler (forwarded, replayed,
+    edited) also lists those ``attempts``, oldest first. One never sent has no such key, so
+    its line is the one headless mode printed."""
+    lines = []
+    for event in events:
+        tries = store.attempts(event.id) if store is not None else []
+        extra = {"attempts": [attempt_record(stored) for stored in tries]} if tries else None
+        lines.append(event_line(event, extra))
+    return lines

@@ -3,7 +3,10 @@
 One object per line, for ``| jq``. Keys::
 
     id, received_at (ISO-8601 UTC), family, event_type, conversation_id,
-    subject_id, summary, severity, duplicate_of, error, size, payload
+    subject_id, summary, severity, duplicate_of, error, size, source, payload
+
+``source`` is ``callback`` for what Tavus POSTed, ``api`` for an event
+``tavus-monitor recover`` fetched from Tavus's API because its callback never came.
 
 ``payload`` is the parsed body (``webhook_url`` token redacted) or null; when
 it is null the raw body is given as ``body`` (text) or ``body_base64`` (when
@@ -40,6 +43,7 @@ from typing import Any
 
 import orjson
 
+from .attempts import StoredAttempt
 from .events import Event
 from .redact import redact_payload
 
@@ -158,11 +162,26 @@ def event_record(event: Event) -> dict[str, Any]:
         "duplicate_of": event.duplicate_of,
         "error": event.error,
         "size": event.size,
+        "source": event.source,
         "payload": redact_payload(event.payload),
     }
     if event.payload is None:
         record.update(_raw_body(event.body))
     return record
+
+
+def attempt_record(stored: StoredAttempt) -> dict[str, Any]:
+    """One attempt to send an event to a handler, as ``history --format jsonl`` lists it."""
+    attempt = stored.attempt
+    return {
+        "kind": stored.kind,
+        "target": attempt.target,
+        "at": iso_time(attempt.started_at),
+        "status": attempt.status,
+        "latency_ms": round(attempt.latency_ms, 1),
+        "failure": attempt.failure,
+        "error": attempt.error,
+    }
 
 
 def _raw_body(body: bytes) -> dict[str, str]:
@@ -172,8 +191,10 @@ def _raw_body(body: bytes) -> dict[str, str]:
         return {"body_base64": base64.b64encode(body).decode("ascii")}
 
 
-def event_line(event: Event) -> str:
+def event_line(event: Event, extra: dict[str, Any] | None = None) -> str:
     """One JSON line (no trailing newline) for ``event``: strict JSON that jq 1.6 reads.
+
+    ``extra``: keys added after the event's own (``history`` adds ``attempts``).
 
     orjson writes it (it escapes every C0 control character and writes no
     newline). A payload orjson did not read may hold numbers it cannot write,
@@ -181,6 +202,8 @@ def event_line(event: Event) -> str:
     module notes).
     """
     record = event_record(event)
+    if extra:
+        record.update(extra)
     text = None
     if not event.parsed.standard_parser:
         text = _fast_line(record, shallow=len(event.body) <= _SHALLOW_BODY)

@@ -13,16 +13,19 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import socket
 import time
 
 from .bus import Bus, EventStored, RequestRejected, StatusChanged, StatusKind, TunnelChanged
 from .events import Event
+from .forward import Backoff, Forwarder
 from .private import private_dir
 from .server import EmbeddedServer, PortInUse, Stats, bind_with_fallback, create_app, make_server
 from .settings import Settings
 from .state import RunningState, clear_state, load_or_create_token, write_state
 from .store import FILE_CHECK_INTERVAL, EventLines, EventQuery, Rejection, Store, StoreError
+from .stranded import stranded, url_changed_sentence
 from .tunnel import (
     STARTUP_TIMEOUT,
     TunnelOptions,
@@ -75,6 +78,8 @@ class Monitor:
     tunnel_timing = TunnelTiming()
     """Health-check and backoff timing of the tunnel (tests shorten it)."""
     tunnel_startup_timeout = STARTUP_TIMEOUT
+    forward_backoff = Backoff()
+    """Waits between forwarding tries of one event (tests shorten them)."""
 
     def __init__(self, settings: Settings, *, event_lines: EventLines | None = None) -> None:
         """``event_lines``: where the store writes each committed event's line, and how."""
@@ -94,10 +99,15 @@ class Monitor:
         self._store_watch: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reseed: asyncio.Task[None] | None = None
+        self.forwarder: Forwarder | None = None
+        """Sends each stored delivery to ``--forward-to``; its attempts are published as
+        :class:`~tavus_monitor.bus.Forwarded` messages on :attr:`bus`."""
         self.tunnel_status = self._initial_tunnel_status()
         self._started_at = time.time()
         self._announced_url: str | None = None
         """The last ``Callback URL:`` line: each change of the URL is announced once."""
+        self.control_key = secrets.token_urlsafe(24)
+        """The key of the control routes (:mod:`tavus_monitor.control`), in ``state.json``."""
 
     # ---------------------------------------------------------------- URLs
 
@@ -192,12 +202,16 @@ class Monitor:
             self.store = None
             raise
         self.port = sock.getsockname()[1]
+        if settings.forward_to:
+            # Before the server listens: a first run starts after the newest event stored.
+            await self._start_forwarding(settings.forward_to)
         app = create_app(
             self.store,
             token=self.token,
             max_body_bytes=settings.max_body_bytes,
             stats=self.stats,
         )
+        app.state.control_key = self.control_key
         self._server = make_server(app, header_timeout=settings.header_timeout)
         self._serve_task = asyncio.create_task(self._serve(sock), name="tavus-monitor-server")
         await self._wait_listening()
@@ -217,6 +231,8 @@ class Monitor:
             )
         self._status(f"Listening on {self.base_url}", topic="server")
         self._status(f"Local URL: {self.local_url}", topic="local-url")
+        if self.forwarder is not None:
+            await self._announce_forwarding(self.forwarder)
         if settings.tunnel_wanted:
             self._start_tunnel()
         else:
@@ -224,6 +240,30 @@ class Monitor:
             self._status(f"Tunnel: {self.tunnel_status.text}", kind, "tunnel")
             self._announce_url()
         self._write_state()
+
+    async def _start_forwarding(self, target: str) -> None:
+        assert self.store is not None
+        self.forwarder = Forwarder(
+            self.store,
+            target,
+            timeout=self.settings.forward_timeout,
+            retries=self.settings.forward_retries,
+            publish=self.bus.publish,
+            backoff=self.forward_backoff,
+        )
+        await self.forwarder.start()
+
+    async def _announce_forwarding(self, forwarder: Forwarder) -> None:
+        line = (
+            f"Forwarding each delivery to {forwarder.target} "
+            f"(timeout {forwarder.timeout:g} s, {forwarder.retries} retries)"
+        )
+        if forwarder.resumed:
+            waiting = await forwarder.pending()
+            line += f"; {waiting} stored while it was not running go first." if waiting else "."
+        else:
+            line += "; deliveries stored before now are not forwarded."
+        self._status(line, topic="forward")
 
     def _initial_tunnel_status(self) -> TunnelStatus:
         if self.settings.public_url:
@@ -267,6 +307,7 @@ class Monitor:
                     StatusKind.WARNING,
                     "tunnel-url-changed",
                 )
+                self._warn_stranded(status.previous_url, status.public_url)
         elif status.state in (TunnelState.FAILED, TunnelState.RECONNECTING):
             self._status(f"Tunnel {status.text}", StatusKind.WARNING, "tunnel")
         else:
@@ -274,6 +315,19 @@ class Monitor:
         if status.state is not TunnelState.STARTING:  # starting: wait for what comes of it
             self._announce_url()
         self._write_state()
+
+    def _warn_stranded(self, old_url: str, new_url: str | None) -> None:
+        """Name the conversations created with ``old_url`` that are still active: their
+        callbacks go to the old URL now (:mod:`tavus_monitor.stranded`)."""
+        if self.store is None:
+            return
+        try:
+            sentence = url_changed_sentence(stranded(self.store, old_url, new_url))
+        except StoreError:
+            log.exception("could not read which conversations the old URL leaves behind")
+            return
+        if sentence is not None:
+            self._status(sentence, StatusKind.WARNING, "tunnel-url-stranded")
 
     def retry_tunnel(self) -> bool:
         """Ask the tunnel to try again now; False when no tunnel is managed here."""
@@ -308,6 +362,8 @@ class Monitor:
                 healthz_url=self.base_url + "/healthz",
                 db=str(self.settings.db_path) if self.settings.db_path else None,
                 started_at=self._started_at,
+                control_key=self.control_key,
+                forward_to=self.settings.forward_to,
             ),
         )
 
@@ -385,6 +441,8 @@ class Monitor:
             self._server.should_exit = True
             await self._serve_task
             self._serve_task = None
+        if self.forwarder is not None:
+            await self.forwarder.stop()
         if self.store is not None:
             await asyncio.to_thread(self.store.close)
         clear_state(self.settings.data_dir, os.getpid())
@@ -396,6 +454,8 @@ class Monitor:
     # ------------------------------------------------------------- helpers
 
     def _publish_committed(self, events: list[Event], rejections: list[Rejection]) -> None:
+        if events and self.forwarder is not None:
+            self.forwarder.wake()
         if self.bus.wants_events:
             for event in events:
                 self.bus.publish(EventStored(event))

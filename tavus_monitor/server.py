@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import control
 from .edge import HEADER_TIMEOUT, ConnectionGuard, EdgeLimits, Refusal
 from .events import Event
 from .redact import REDACTED, path_redactor
@@ -259,6 +260,7 @@ def create_app(
     methods = ["POST", "GET", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
+        *control.routes(store),
         Route("/{path:path}", not_found, methods=methods),
     ]
     webhooks = Middleware(_WebhookPaths, accepts=is_webhook_path, handle=webhook)

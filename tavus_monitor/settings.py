@@ -22,6 +22,10 @@ DEFAULT_PORT = 5000
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_MAX_BODY_MB = 25.0
 DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_FORWARD_TIMEOUT = 10.0
+DEFAULT_FORWARD_RETRIES = 5
+DEFAULT_TAVUS_API_BASE_URL = "https://tavusapi.com/v2"
+"""Tavus's API, ``/v2`` included, as ``TAVUS_PUBLIC_API_BASE_URL`` means in Tavus's own CLI."""
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,200}")
 
 
@@ -55,6 +59,15 @@ class Settings:
     ngrok_domain: str | None = None
     """A reserved (static) domain, so the public URL survives restarts."""
     ngrok_region: str | None = None
+    tavus_api_key: str | None = field(default=None, repr=False)
+    """Tavus's API key (``TAVUS_API_KEY``); never shown, logged or put in a sentence."""
+    tavus_api_base_url: str = DEFAULT_TAVUS_API_BASE_URL
+    forward_to: str | None = None
+    """The developer's handler: every stored delivery is POSTed there (see forward.py)."""
+    forward_timeout: float = DEFAULT_FORWARD_TIMEOUT
+    """Seconds one forwarding try may take before it counts as failed."""
+    forward_retries: int = DEFAULT_FORWARD_RETRIES
+    """Failed tries again (an error answer, a timeout) before an event is given up."""
     config_file: Path | None = None
 
     @property

@@ -59,6 +59,9 @@ class RunningState:
     """The public callback URL while a tunnel is up, else None (Tavus cannot reach it)."""
     forward_to: str | None = None
     """Where the monitor forwards each delivery (``--forward-to``), if anywhere."""
+    control_key: str | None = None
+    """The key of the monitor's control routes (:mod:`tavus_monitor.control`): how another
+    ``tavus-monitor`` process hands it a record instead of opening a second store writer."""
 
 
 def write_state(data_dir: Path, state: RunningState) -> None:

@@ -961,6 +961,17 @@ class Store(StoreReader):
         )
         return await self._record("forwarded" if forwarded else "attempt", values)
 
+    async def start_forwarding(self, target: str, event_id: int) -> int:
+        """Keep ``event_id`` as where forwarding to ``target`` starts, unless it has a cursor
+        already (then nothing changes); returns the cursor now kept (:meth:`forwarded_through`).
+
+        Kept in the store so that a first run whose handler never answered resumes after a
+        restart where it began, rather than at the newest event then.
+        """
+        await self._record("forward_start", (target, event_id))
+        found = self.forwarded_through(target)
+        return event_id if found is None else found
+
     async def record_created(
         self,
         kind: str,

@@ -164,6 +164,11 @@ RECORDS: dict[str, tuple[str, ...]] = {
         "WHERE id = last_insert_rowid() ON CONFLICT (target) "
         "DO UPDATE SET event_id = max(event_id, excluded.event_id)",
     ),
+    # Forwarding to a target starts here (its first run): kept unless it has a cursor already.
+    "forward_start": (
+        "INSERT INTO forward_cursor (target, event_id) VALUES (?1, ?2) "
+        "ON CONFLICT (target) DO NOTHING",
+    ),
     # A resource created through Tavus's API with this monitor's callback URL.
     "created": (
         "INSERT INTO created (created_at, kind, resource_id, name, callback_url, response) "

@@ -57,6 +57,10 @@ PROPERTY_KEYS = [
     "guardrail",
     "guardrail_name",
     "error_message",
+    "interaction_id",
+    "component",
+    "type",
+    "value",
 ]
 
 
@@ -138,13 +142,28 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TAVUS_MONITOR_DATA_DIR", str(data_dir))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    for name in ("PORT", "HOST", "TOKEN", "DB", "CONFIG", "PUBLIC_URL", "MAX_BODY_MB"):
+    for name in (
+        "PORT",
+        "HOST",
+        "TOKEN",
+        "DB",
+        "CONFIG",
+        "PUBLIC_URL",
+        "MAX_BODY_MB",
+        "FORWARD_TO",
+        "FORWARD_TIMEOUT",
+        "FORWARD_RETRIES",
+    ):
         monkeypatch.delenv(f"TAVUS_MONITOR_{name}", raising=False)
     # No test may reach for ngrok's servers: tunnels are opened only by the tests that
     # ask for one, against the stand-in agent in tests/standin_ngrok.
     monkeypatch.setenv("TAVUS_MONITOR_NO_TUNNEL", "1")
     for name in ("NGROK_AUTHTOKEN", "PYNGROK_NGROK_PATH"):
         monkeypatch.delenv(name, raising=False)
+    # Nor Tavus's API: a key in the developer's environment never reaches a test, and the
+    # base URL is a closed loopback port unless a test points it at its stand-in.
+    monkeypatch.delenv("TAVUS_API_KEY", raising=False)
+    monkeypatch.setenv("TAVUS_PUBLIC_API_BASE_URL", "http://127.0.0.1:9/v2")
     return data_dir
 
 

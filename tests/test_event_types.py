@@ -38,6 +38,7 @@ PINNED_FAMILIES = {
     "application.recording_copy_failed": Family.CONVERSATION,
     "application.recording_ready": Family.CONVERSATION,
     "application.transcription_ready": Family.CONVERSATION,
+    "canvas.interaction": Family.CONVERSATION,
     "conversation.guardrail.triggered": Family.GUARDRAIL,
     "conversation.objective.completed": Family.OBJECTIVE,
     "replica.error": Family.REPLICA,

@@ -18,17 +18,21 @@ seconds long.
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import json
 import os
 import re
+import select
 import shlex
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import sysconfig
 import tarfile
+import termios
 import time
 import tomllib
 import zipfile
@@ -396,3 +400,34 @@ def test_a_dashboard_that_cannot_start_says_so_in_one_sentence(
     log = (data_dir / "tavus-monitor.log").read_text()
     assert "Traceback" in log
     assert "app.tcss" in log
+
+
+def test_the_installed_dashboard_stops_when_its_terminal_goes_away(
+    installed: Installed, tmp_path: Path
+) -> None:
+    """A pseudo-terminal closed without a SIGHUP (it is not the monitor's controlling one)
+    left the dashboard reading end-of-file in a loop at 60-80 % of a core, for ever."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    data_dir = tmp_path / "data"
+    command = [*installed.monitor(), "--no-tunnel", "--port", "0", "--data-dir", str(data_dir)]
+    env = {**installed.env(), "TERM": "xterm-256color"}
+    process = subprocess.Popen(
+        command, stdin=slave, stdout=slave, stderr=slave, cwd=installed.cwd, env=env
+    )
+    os.close(slave)
+    try:
+        seen = b""
+        deadline = time.monotonic() + DEADLINE
+        while b"Callback URL" not in seen and b"Local URL only" not in seen:
+            assert time.monotonic() < deadline, f"the dashboard did not start: {seen[-2000:]!r}"
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                seen += os.read(master, 65536)
+            assert process.poll() is None, seen[-2000:]
+        os.close(master)
+        assert process.wait(timeout=DEADLINE) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -28,8 +28,12 @@ import tavus_monitor.tui
 from tavus_monitor.settings import Settings
 from tavus_monitor.tui.app import MonitorApp
 from tavus_monitor.tui.keys import KEYS, Scope, bindings, help_sections, markdown_table
+from tavus_monitor.tui.screens.attention import AttentionScreen
 from tavus_monitor.tui.screens.authtoken import AuthtokenScreen
+from tavus_monitor.tui.screens.confirm import ConfirmScreen
 from tavus_monitor.tui.screens.inspector import InspectorScreen
+from tavus_monitor.tui.screens.new_conversation import NewConversationScreen
+from tavus_monitor.tui.screens.resend import EditBodyScreen, TargetScreen
 from tavus_monitor.tui.screens.search import SearchScreen
 from tavus_monitor.tui.screens.simple import (
     ConversationsScreen,
@@ -56,7 +60,18 @@ DASHBOARD_TABLE = (
 README_TABLES = (
     DASHBOARD_TABLE,
     (Scope.INSPECTOR, Scope.LONG_JSON),
-    (Scope.CONVERSATIONS, Scope.REJECTED_AND_LOG, Scope.SEARCH, Scope.AUTHTOKEN, Scope.HELP),
+    (
+        Scope.CONVERSATIONS,
+        Scope.NEW_CONVERSATION,
+        Scope.CONFIRM,
+        Scope.REJECTED_AND_LOG,
+        Scope.SEARCH,
+        Scope.ATTENTION,
+        Scope.AUTHTOKEN,
+        Scope.EDITOR,
+        Scope.TARGET,
+        Scope.HELP,
+    ),
 )
 """Every key table of the README, in its order."""
 WIDGETS: dict[Scope, type[Widget]] = {
@@ -75,10 +90,15 @@ OWNERS: dict[type[App[Any]] | type[Widget] | type[Screen[Any]], tuple[Scope, ...
     InspectorScreen: (Scope.INSPECTOR,),
     JsonLines: (Scope.LONG_JSON,),
     ConversationsScreen: (Scope.CONVERSATIONS,),
+    NewConversationScreen: (Scope.NEW_CONVERSATION,),
+    ConfirmScreen: (Scope.CONFIRM,),
     RejectedScreen: (Scope.REJECTED_AND_LOG,),
     LogScreen: (Scope.REJECTED_AND_LOG,),
     SearchScreen: (Scope.SEARCH,),
+    AttentionScreen: (Scope.ATTENTION,),
     AuthtokenScreen: (Scope.AUTHTOKEN,),
+    EditBodyScreen: (Scope.EDITOR,),
+    TargetScreen: (Scope.TARGET,),
     HelpScreen: (Scope.HELP,),
 }
 """Every class of the dashboard that binds keys, and the scopes it binds."""

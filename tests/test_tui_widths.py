@@ -172,7 +172,7 @@ async def test_the_system_pane_says_how_each_call_ended(
             "ended  internal error at llm",
             "ended  join failed",
             "ended  room deleted",
-            "ended  replica_restarted_mid_",
+            "ended  replica_restarted_mi",
         ):
             assert any(line.startswith(words) for line in ended), words
         # Two different reasons never read the same, however narrow the pane: as many

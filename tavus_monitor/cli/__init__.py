@@ -18,7 +18,19 @@ import click
 
 from .. import __version__
 from ..settings import SettingsError
-from . import dashboard, history, options, trigger
+from . import (
+    check,
+    conversation,
+    dashboard,
+    export,
+    history,
+    options,
+    recover,
+    replay,
+    replica,
+    trigger,
+    video,
+)
 from .exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "cli", "main", "run"]
@@ -87,6 +99,13 @@ def cli(ctx: click.Context, /, **shared: Any) -> Any:
 cli.add_command(dashboard.run)
 cli.add_command(trigger.trigger)
 cli.add_command(history.history)
+cli.add_command(conversation.conversation)
+cli.add_command(replica.replica)
+cli.add_command(video.video)
+cli.add_command(check.check)
+cli.add_command(export.export)
+cli.add_command(replay.replay)
+cli.add_command(recover.recover)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

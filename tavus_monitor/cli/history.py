@@ -80,7 +80,7 @@ def history(
                 query = EventQuery(
                     family=family, event_type=event_type, conversation_id=conversation, limit=limit
                 )
-                lines = event_lines(store.search_events(search, query))
+                lines = event_lines(store.search_events(search, query), store)
             else:
                 events = store.page(
                     EventQuery(
@@ -90,7 +90,7 @@ def history(
                         limit=limit,
                     )
                 )
-                lines = event_lines(events) if output == "jsonl" else event_table(events)
+                lines = event_lines(events, store) if output == "jsonl" else event_table(events)
     except StoreError as exc:
         print(f"tavus-monitor history: {exc}", file=sys.stderr)
         return EXIT_USAGE

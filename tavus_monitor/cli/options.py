@@ -22,15 +22,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import click
 from click.core import ParameterSource
 
 from ..settings import (
+    DEFAULT_FORWARD_RETRIES,
+    DEFAULT_FORWARD_TIMEOUT,
     DEFAULT_HEADER_TIMEOUT,
     DEFAULT_HOST,
     DEFAULT_MAX_BODY_MB,
     DEFAULT_PORT,
+    DEFAULT_TAVUS_API_BASE_URL,
     ENV_PREFIX,
     TOKEN_PATTERN,
     SettingsError,
@@ -66,6 +70,9 @@ class Setting:
     """How ``--help`` and the README write the value (``--port N``); None for a switch."""
     check: Callable[[Any], str | None] | None = None
     """The sentence refusing a converted value that cannot work, or None when it is fine."""
+    env: str | None = None
+    """The variable, when it is one another tool already reads (``TAVUS_API_KEY``, as Tavus's
+    own CLI) rather than ``TAVUS_MONITOR_NAME``."""
 
     @property
     def flag(self) -> str:
@@ -73,7 +80,7 @@ class Setting:
 
     @property
     def envvar(self) -> str:
-        return ENV_PREFIX + self.name.upper()
+        return self.env or ENV_PREFIX + self.name.upper()
 
     def option(self) -> click.Option:
         """This setting as a click option (flag, variable, default, help, conversion)."""
@@ -199,6 +206,36 @@ def _public_url(url: str) -> str | None:
     )
 
 
+def _forward_to(url: str) -> str | None:
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0  # .port raises for one that is no port
+    except ValueError:
+        port_ok = False
+    printable = url.isprintable() and not any(char.isspace() for char in url)
+    if port_ok and printable and parts.scheme in ("http", "https") and parts.hostname:
+        return None
+    return (
+        f"--forward-to {url!r} is not an http(s) URL; give your handler's full URL, "
+        "e.g. http://localhost:3000/tavus/webhook."
+    )
+
+
+def _forward_retries(retries: int) -> str | None:
+    if 0 <= retries <= 100:
+        return None
+    return "--forward-retries must be a whole number from 0 to 100."
+
+
+def _tavus_api_base_url(url: str) -> str | None:
+    if re.match(r"https?://[^/\s]+", url):
+        return None
+    return (
+        f"The Tavus API base URL {url!r} is not an http(s) URL; "
+        f"the default is {DEFAULT_TAVUS_API_BASE_URL} (with /v2)."
+    )
+
+
 NGROK_REGIONS = ("us", "eu", "ap", "au", "sa", "jp", "in")
 """The regions ngrok's agent accepts for ``--region``."""
 
@@ -302,6 +339,47 @@ SETTINGS: dict[str, Setting] = {
             metavar="T",
         ),
         Setting(
+            "tavus_api_key",
+            "text",
+            "Tavus API key, for the commands that call Tavus (default: TAVUS_API_KEY)",
+            metavar="KEY",
+            env="TAVUS_API_KEY",
+        ),
+        Setting(
+            "tavus_api_base_url",
+            "text",
+            "Tavus's API, /v2 included (default: TAVUS_PUBLIC_API_BASE_URL, else "
+            f"{DEFAULT_TAVUS_API_BASE_URL})",
+            default=DEFAULT_TAVUS_API_BASE_URL,
+            metavar="URL",
+            check=_tavus_api_base_url,
+            env="TAVUS_PUBLIC_API_BASE_URL",
+        ),
+        Setting(
+            "forward_to",
+            "text",
+            "POST every stored delivery to your own handler too, in arrival order",
+            metavar="URL",
+            check=_forward_to,
+        ),
+        Setting(
+            "forward_timeout",
+            "number",
+            f"seconds one forwarding try may take (default {DEFAULT_FORWARD_TIMEOUT:g})",
+            default=DEFAULT_FORWARD_TIMEOUT,
+            metavar="S",
+            check=_more_than_zero("--forward-timeout must be a number of seconds more than 0."),
+        ),
+        Setting(
+            "forward_retries",
+            "whole",
+            "times an event your handler failed (an error answer, a timeout) is sent again "
+            f"before it is given up (default {DEFAULT_FORWARD_RETRIES})",
+            default=DEFAULT_FORWARD_RETRIES,
+            metavar="N",
+            check=_forward_retries,
+        ),
+        Setting(
             "data_dir",
             "path",
             "where the token, database, state and log files live (default: the user data "
@@ -400,16 +478,17 @@ def load_config_file(path: Path, *, required: bool) -> dict[str, Any]:
 
 def shared(ctx: click.Context, name: str) -> Any:
     """A :data:`SHARED` setting's value: the command's own flag if given there, else what its
-    group resolved (the group's flag, the environment, the file or the default)."""
-    own = ctx.params[name]
-    parent = ctx.parent
-    if (
-        parent is None
-        or name not in parent.params
-        or ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
-    ):
-        return own
-    return parent.params[name]
+    group resolved (the group's flag, the environment, the file or the default).
+
+    Groups nest (``tavus-monitor conversation create``): the innermost command line that
+    gives the flag wins, else the outermost group's value."""
+    outer: click.Context = ctx
+    at: click.Context | None = ctx
+    while at is not None and name in at.params:
+        if at.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+            return at.params[name]
+        outer, at = at, at.parent
+    return outer.params[name]
 
 
 def given_on_command_line(ctx: click.Context, names: Iterable[str]) -> list[str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -30,9 +31,11 @@ from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState, get_current_worker
 
 from .. import event_types
+from ..attention import Concern, ConcernKind, find_concerns
 from ..bus import (
     DEFAULT_QUEUE_SIZE,
     EventStored,
+    Forwarded,
     Message,
     RequestRejected,
     StatusChanged,
@@ -49,30 +52,43 @@ from ..store import EventQuery, ReadOnlyStore, SearchHit, StoreReader
 from ..tunnel import TunnelError, TunnelState, TunnelStatus
 from . import _one_line, layout
 from .announcements import Announcements, Notable, Toast
+from .attention_watch import AttentionWatch
 from .clipboard import copy_text
 from .filtering import parse_filter
 from .formatters import short_type
+from .handler_cells import Cell
+from .hangup import terminal_hung_up
 from .keys import Scope, actions, bindings, palette_entries
 from .layout import MAIN_PANE
 from .layout import SYSTEM_TYPES as SYSTEM_TYPES
 from .pacing import Pacing
-from .panes import Batch, CopyText, InspectEvent, Pane, PaneSpec
+from .panes import Batch, CopyText, InspectEvent, Pane, PaneSpec, ResendEvent
 from .quiet_gc import QuietCollector
 from .reading import read_store
+from .resend import Resender
+from .screens.attention import AttentionScreen
 from .screens.authtoken import AuthtokenChoice, AuthtokenScreen
 from .screens.inspector import InspectorScreen
 from .screens.search import SearchScreen
 from .screens.simple import ConversationsScreen, HelpScreen, LogScreen, RejectedScreen
+from .tavus_calls import TavusCalls
 from .tunnel_header import tunnel_header
 from .widgets.row_list import RowList
 from .widgets.transcript_pane import TranscriptPane
 from .widgets.transcript_view import TranscriptView
 from .widgets.url_bar import UrlBar
 
+URGENT_CONCERNS = frozenset({ConcernKind.TUNNEL, ConcernKind.FAILED_JOB, ConcernKind.ERROR_END})
+"""Concerns that colour the header's counter red (the rest: yellow)."""
+HANGUP_CHECK_INTERVAL = 1.0
+"""Seconds between checks that the terminal is still there (see hangup)."""
 QUIET_GC_INTERVAL = 1.0
 """Seconds between checks whether the callbacks paused long enough for a full collection."""
 TOAST_FLUSH_INTERVAL = 1.0
 """Seconds between checks for a burst's summary and a free toast slot (held-back count)."""
+STRANDED_TOAST_SECONDS = 120.0
+"""How long the toast naming the calls a URL change left behind stays up (the ``!`` list
+keeps them after it)."""
 TOAST_WINDOW = 5.0
 """Seconds a toast stays up (Textual's default timeout)."""
 MAX_TOASTS_PER_WINDOW = 4
@@ -96,6 +112,7 @@ TASKS = {
     "row-list-older": "Loading older events",
     "transcript-list": "Loading the conversation list",
     "transcript-refresh": "Refreshing the transcripts pane",
+    "resend": "Sending the event to your handler again",
 }
 """What each worker (by name, else by group) does, in the words a failure notification uses."""
 
@@ -149,11 +166,21 @@ class MonitorApp(App[int]):
         self._store_replaced = False
         """The store file was made anew: the panes reload before the next batch."""
         self._failures_shown: dict[str, float] = {}
+        """When each task's failure was last notified (see FAILURE_NOTICE_WINDOW)."""
         self._quiet_gc = QuietCollector()
+        """Full garbage collections wait for a pause in the callbacks (see quiet_gc)."""
         self._pacing = Pacing()
         """How often the panes take a batch: less often during a burst (see pacing)."""
-        """Full garbage collections wait for a pause in the callbacks (see quiet_gc)."""
-        """When each task's failure was last notified (see FAILURE_NOTICE_WINDOW)."""
+        self._attention = AttentionWatch()
+        self.concerns: list[Concern] = []
+        """What needs attention, as last counted (the header's counter, the ``!`` list)."""
+        self._rejected_before: int | None = None
+        """Refused requests stored before this run (the concern counts this run's)."""
+        self.resender = Resender(self, settings, lambda: self.monitor.store, self.show_cell)
+        """Replay and edit-and-send (``R`` / ``E``): see ``resend.py``."""
+        self._url_changes: list[tuple[str, str | None]] = []
+        """Each change of the public URL this run, (old, new): the ``!`` list names the
+        conversations created with an old one that are still active."""
 
     # ------------------------------------------------------------ layout
 
@@ -171,6 +198,10 @@ class MonitorApp(App[int]):
         self._run_monitor()
         self._toast_flush = self.set_interval(TOAST_FLUSH_INTERVAL, self._tick_toasts)
         self.set_interval(QUIET_GC_INTERVAL, self._quiet_gc.tick)
+        self.set_interval(1.0, self._tick_attention)
+        if not self.is_headless and sys.__stdin__ is not None and sys.__stdin__.isatty():
+            self._terminal_fd = sys.__stdin__.fileno()
+            self.set_interval(HANGUP_CHECK_INTERVAL, self._check_terminal)
         self.started = True
 
     def _handle_exception(self, error: Exception) -> None:
@@ -234,6 +265,7 @@ class MonitorApp(App[int]):
         self._show_urls()
         self._attach_store(monitor.store)
         self._apply(subscription.drain())
+        self._tick_attention()  # the first count at once: history can hold failures
         self.ready.set()
         self._quiet_gc.started()
         self._follow_bus(subscription, resync=False)
@@ -375,7 +407,23 @@ class MonitorApp(App[int]):
 
     def _attach_store(self, store: StoreReader) -> None:
         for pane in self._each_pane():
+            if isinstance(pane, RowList) and pane.cells is not None:
+                pane.cells.queued_after = self._forwarded_through
             pane.attach(store)
+
+    def _forwarded_through(self) -> int | None:
+        """The newest event forwarding is done with; None when not forwarding."""
+        forwarder = self.monitor.forwarder
+        return None if forwarder is None else forwarder.cursor
+
+    def show_cell(self, event_id: int, cell: Cell) -> None:
+        """A new attempt to send ``event_id`` to the handler: on its row, and in its
+        inspector if one is open."""
+        for pane in self.query(RowList):
+            pane.show_cell(event_id, cell)
+        for screen in self.screen_stack:
+            if isinstance(screen, InspectorScreen) and screen.event_id == event_id:
+                screen.attempts_changed()
 
     def _show_urls(self) -> None:
         monitor = self.monitor
@@ -387,12 +435,15 @@ class MonitorApp(App[int]):
         bar.state.events = monitor.stats.events_total
         bar.state.rejected = monitor.stats.rejected_total
         bar.state.last_event_at = monitor.stats.last_event_at
+        if self._rejected_before is None:
+            self._rejected_before = monitor.stats.rejected_total
         bar.show()
 
     def _apply(self, messages: Iterable[Message]) -> None:
         """Apply one batch of bus messages to every pane."""
         events: list[Event] = []
         rejected = 0
+        forwarded: list[Forwarded] = []
         for message in messages:
             if isinstance(message, EventStored):
                 events.append(message.event)
@@ -402,6 +453,8 @@ class MonitorApp(App[int]):
                 self._status(message)
             elif isinstance(message, TunnelChanged):
                 self._tunnel_changed(message.status)
+            elif isinstance(message, Forwarded):
+                forwarded.append(message)
         bar = self.query_one(UrlBar)
         stats = self.monitor.stats
         bar.state.events = stats.events_total
@@ -413,11 +466,18 @@ class MonitorApp(App[int]):
             batch = Batch.of(events)
             for pane in self._each_pane():
                 pane.take(batch)
+            touched = {event.conversation_id for event in events if event.conversation_id}
+            for screen in self.screen_stack:
+                if isinstance(screen, ConversationsScreen):
+                    screen.events_stored(touched)
             self._announce(events)
         if rejected:
             self._announce_rejections(rejected)
+        for message in forwarded:  # after the events: a row is there before its answer
+            self.show_cell(message.event_id, Cell(message.attempt, retrying=not message.done))
         if events or rejected:
             self._quiet_gc.busy()
+            self._attention.changed()
         bar.show()
         if events:
             self.last_shown_id = max(self.last_shown_id, events[-1].id)
@@ -473,7 +533,10 @@ class MonitorApp(App[int]):
         if status.state is not TunnelState.STARTING:
             # A retry after a failure passes through STARTING: remember the failure.
             self._tunnel_state = status.state
+        if status.state is TunnelState.UP and status.previous_url:
+            self._url_changes.append((status.previous_url, status.public_url))
         self._show_tunnel(status)
+        self._attention.changed()
         if status.state is TunnelState.FAILED:
             self.notify(
                 printable(f"{status.problem} What to do stays in the header until it works."),
@@ -521,6 +584,15 @@ class MonitorApp(App[int]):
         bar = self.query_one(UrlBar)
         if message.kind is StatusKind.WARNING and message.topic in ("server", "token"):
             self.notify(message.text, severity="warning", timeout=10, markup=False)
+        elif message.kind is StatusKind.WARNING and message.topic == "tunnel-url-stranded":
+            self.notify(
+                printable(message.text),
+                title="Calls left on the old URL (! lists them)",
+                severity="warning",
+                timeout=STRANDED_TOAST_SECONDS,
+                markup=False,
+            )
+            self._attention.changed()
         elif message.kind is StatusKind.ERROR:
             bar.state.server = message.text
             bar.state.server_ok = False
@@ -674,6 +746,66 @@ class MonitorApp(App[int]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    # ------------------------------------------------------- attention
+
+    def _tick_attention(self) -> None:
+        store = self.store
+        if store is None or not self._attention.due(time.monotonic(), self._pacing.rate):
+            return
+        # A tunnel the user turned off (--no-tunnel) is no news; one that failed is.
+        unreachable = self.query_one(UrlBar).state.local_only
+        if not self.settings.tunnel_wanted:
+            unreachable = None
+        rejected = self.monitor.stats.rejected_total - (self._rejected_before or 0)
+        self.run_worker(
+            lambda: self._count_concerns(store, unreachable, max(0, rejected)),
+            thread=True,
+            exclusive=True,
+            group="attention",
+            exit_on_error=False,
+        )
+
+    def _count_concerns(self, store: StoreReader, local_only: str | None, rejected: int) -> None:
+        """On a worker thread: count, then show the count on the loop."""
+        concerns = find_concerns(
+            store,
+            now=time.time(),
+            local_only=local_only,
+            rejected=rejected,
+            url_changes=tuple(self._url_changes),
+        )
+        self.call_from_thread(self._show_concerns, concerns)
+
+    def _show_concerns(self, concerns: list[Concern]) -> None:
+        self.concerns = concerns
+        bar = self.query_one(UrlBar)
+        bar.state.attention = len(concerns)
+        bar.state.attention_urgent = any(concern.kind in URGENT_CONCERNS for concern in concerns)
+        bar.show()
+
+    def action_attention(self) -> None:
+        """List what needs attention; Enter goes to it."""
+
+        async def chosen(concern: Concern | None) -> None:
+            if concern is not None:
+                await self._go_to(concern)
+
+        self.push_screen(AttentionScreen(self.concerns), chosen)
+
+    async def _go_to(self, concern: Concern) -> None:
+        if concern.kind is ConcernKind.TUNNEL:
+            self.action_retry_tunnel()
+        elif concern.kind is ConcernKind.REJECTED:
+            self.action_rejected()
+        elif concern.kind is ConcernKind.STRANDED and concern.conversation_id:
+            self.action_conversations(concern.conversation_id)
+        elif concern.kind is ConcernKind.OVERDUE and concern.conversation_id:
+            pane = self.query_one(TranscriptPane)
+            await pane.select(concern.conversation_id)
+            pane.query_one(TranscriptView).focus()
+        elif concern.event_id is not None:
+            self.open_inspector(concern.event_id)
+
     def action_rejected(self) -> None:
         if self.store is not None:
             self.push_screen(RejectedScreen(self.store))
@@ -681,7 +813,9 @@ class MonitorApp(App[int]):
     def action_log(self) -> None:
         self.push_screen(LogScreen(self.settings.data_dir / LOG_FILE))
 
-    def action_conversations(self) -> None:
+    def action_conversations(self, conversation_id: str = "") -> None:
+        """The Conversations screen (filtered to ``conversation_id``, from the ``!`` list);
+        with the monitor running it can create, end and recover conversations too."""
         if self.store is None:
             return
 
@@ -691,7 +825,9 @@ class MonitorApp(App[int]):
                 await pane.select(conversation_id)
                 pane.query_one(TranscriptView).focus()
 
-        self.push_screen(ConversationsScreen(self.store), chosen)
+        calls = TavusCalls(self.settings, self.monitor) if self.monitor.store is not None else None
+        screen = ConversationsScreen(self.store, calls=calls, initial_filter=conversation_id)
+        self.push_screen(screen, chosen)
 
     def action_search(self) -> None:
         """Search every stored transcript turn and payload; Enter opens the match."""
@@ -727,9 +863,35 @@ class MonitorApp(App[int]):
     def _inspect_event(self, message: InspectEvent) -> None:
         self.open_inspector(message.event_id)
 
+    @on(ResendEvent)
+    def _resend_event(self, message: ResendEvent) -> None:
+        self.resender.start(message.event_id, edit=message.edit)
+
+    def _resend_selected(self, edit: bool) -> None:
+        """The palette's replay: the focused list's selected row, else the Events pane's."""
+        pane = self._pane_of(self.focused)
+        rows = pane if isinstance(pane, RowList) else self.query_one("#events", RowList)
+        row = rows.highlighted
+        if row is None:
+            self.notify("Select an event first.", markup=False)
+        else:
+            self.resender.start(row.id, edit=edit)
+
     @on(CopyText)
     def _copy_text(self, message: CopyText) -> None:
         self.copy_with_fallback(message.text, message.what)
+
+    _terminal_fd: int | None = None
+    _hung_up = False
+
+    async def _check_terminal(self) -> None:
+        """Quit as ``q`` does once the terminal is gone (see :mod:`.hangup`)."""
+        if self._terminal_fd is None or self._hung_up:
+            return
+        if terminal_hung_up(self._terminal_fd):
+            self._hung_up = True
+            log.warning("the terminal closed: stopping the monitor")
+            await self.action_quit()
 
     async def action_quit(self) -> None:
         """Stop the server (finishing open requests, flushing the store), then exit."""
@@ -790,6 +952,18 @@ class MonitorApp(App[int]):
             yield SystemCommand(
                 key.palette, key.palette_help, getattr(self, f"action_{key.action}")
             )
+        if isinstance(screen, InspectorScreen):
+            inspector = screen
+            yield SystemCommand(
+                "Replay event to handler",
+                "Send this event again (R)",
+                lambda: inspector.action_resend(False),
+            )
+            yield SystemCommand(
+                "Edit and send event",
+                "Send an edited copy of this event (E)",
+                lambda: inspector.action_resend(True),
+            )
         if not dashboard:
             return
         yield SystemCommand(
@@ -798,6 +972,16 @@ class MonitorApp(App[int]):
             self.query_one("#events", RowList).action_follow,
         )
         yield SystemCommand("Inspect newest event", "Open the newest event", self._inspect_newest)
+        yield SystemCommand(
+            "Replay event to handler",
+            "Send the selected event again (R on a row)",
+            lambda: self._resend_selected(False),
+        )
+        yield SystemCommand(
+            "Edit and send event",
+            "Send an edited copy of the selected event (E on a row)",
+            lambda: self._resend_selected(True),
+        )
 
     def _inspect_newest(self) -> None:
         row = self.query_one("#events", RowList).rows[:1]

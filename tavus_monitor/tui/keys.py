@@ -40,15 +40,21 @@ class Scope(Enum):
     INSPECTOR = "Inspector"
     LONG_JSON = "Inspector: very long JSON"
     CONVERSATIONS = "Conversations"
+    NEW_CONVERSATION = "New conversation (n on Conversations)"
+    CONFIRM = "Confirm (ending a call)"
     REJECTED_AND_LOG = "Rejected requests, log"
     SEARCH = "Search"
+    ATTENTION = "Needs attention"
     AUTHTOKEN = "ngrok authtoken"
+    EDITOR = "Edit and send (E)"
+    TARGET = "Handler URL (R or E without --forward-to)"
     HELP = "This list"
 
 
 SHOWN_NAMES = {
     "slash": "/",
     "question_mark": "?",
+    "exclamation_mark": "!",
     "escape": "esc",
     "pageup": "pgup",
     "pagedown": "pgdn",
@@ -97,6 +103,11 @@ MOVE_HELP = "move"
 FOLLOW_HELP = "follow the newest again (scrolling away pauses following)"
 COPY_LINK_HELP = "copy the hosted / stream / download URL"
 FIND_NEXT_HELP = "next / previous match of the find"
+REPLAY_HELP = (
+    "replay: send the event to your handler again (--forward-to, else a URL asked once), "
+    "marked as a replay; its answer shows on the row"
+)
+EDIT_HELP = "edit the event's body ($EDITOR, else an editor here) and send the copy to your handler"
 SCROLL_KEYS = ("up,k", "down,j", "pageup", "pagedown", "home", "end")
 SCROLL_ACTIONS = ("scroll_up", "scroll_down", "page_up", "page_down", "scroll_home", "scroll_end")
 """The text views' keys (transcript, long JSON) and the actions they run."""
@@ -185,6 +196,18 @@ KEYS: tuple[Key, ...] = (
         palette_help="Requests refused (token, path, size)",
     ),
     Key(
+        "exclamation_mark",
+        "attention",
+        (
+            "what needs attention (failed jobs, calls that failed, overdue transcripts, the"
+            " tunnel down, refused requests); enter goes to one"
+        ),
+        Scope.DASHBOARD,
+        "Attention",
+        palette="Needs attention",
+        palette_help="Failed jobs and calls, overdue transcripts, tunnel, refusals",
+    ),
+    Key(
         "ctrl+f",
         "search",
         "search every transcript turn and payload stored; enter opens the match",
@@ -256,6 +279,10 @@ KEYS: tuple[Key, ...] = (
         "Oldest loaded",
         show=False,
     ),
+    # Not in the lists' footer (it is full at 80 columns): the help, the palette and the
+    # inspector's footer show them.
+    Key("R", "resend(False)", REPLAY_HELP, Scope.LISTS, "Replay", show=False),
+    Key("E", "resend(True)", EDIT_HELP, Scope.LISTS, "Edit & send", show=False),
     # ConversationPicker.BINDINGS (widgets/conversation_picker.py).
     Key(
         "up,k",
@@ -381,11 +408,13 @@ KEYS: tuple[Key, ...] = (
     ),
     Key("w", "wrap", "wrap long lines in the JSON, or stop wrapping", Scope.INSPECTOR, "Wrap"),
     Key("z", "fold", "fold the tree", Scope.INSPECTOR, "Fold all"),
+    Key("R", "resend(False)", REPLAY_HELP, Scope.INSPECTOR, "Replay"),
+    Key("E", "resend(True)", EDIT_HELP, Scope.INSPECTOR, "Edit & send", show=False),
     *(
         Key(
             str(number),
             f"tab({tab!r})",
-            "tabs: summary, JSON, tree, headers, raw (the tab's content takes the keys)",
+            "tabs: summary, JSON, tree, headers, raw, handler (the tab's content takes the keys)",
             Scope.INSPECTOR,
             label,
             show=False,
@@ -397,6 +426,7 @@ KEYS: tuple[Key, ...] = (
                 ("tree", "Tree"),
                 ("headers", "Headers"),
                 ("raw", "Raw"),
+                ("handler", "Handler"),
             ),
             start=1,
         )
@@ -425,6 +455,49 @@ KEYS: tuple[Key, ...] = (
         "Filter",
     ),
     Key("down", "to_table", "from the filter to the list", Scope.CONVERSATIONS, show=False),
+    Key(
+        "n",
+        "new_conversation",
+        "create a conversation (a form) whose callbacks come to this monitor; it is listed at "
+        "once, waiting for the replica to join",
+        Scope.CONVERSATIONS,
+        "New call",
+    ),
+    Key(
+        "e",
+        "end_call",
+        "end the conversation under the cursor through Tavus's API (asks first); Tavus then "
+        "sends its shutdown",
+        Scope.CONVERSATIONS,
+        "End call",
+    ),
+    Key(
+        "r",
+        "recover",
+        "recover what never arrived of the conversation under the cursor (no shutdown, or the "
+        "transcript overdue) from Tavus's own log of it",
+        Scope.CONVERSATIONS,
+        "Recover",
+    ),
+    # NewConversationScreen.BINDINGS (screens/new_conversation.py); enter is the inputs' own.
+    Key(
+        "enter",
+        None,
+        "create it with the monitor's callback URL (from any field)",
+        Scope.NEW_CONVERSATION,
+    ),
+    Key("tab,shift+tab", None, "move between the fields", Scope.NEW_CONVERSATION),
+    Key(
+        "y",
+        "copy_url",
+        "copy the conversation_url once Tavus answered",
+        Scope.NEW_CONVERSATION,
+        "Copy URL",
+    ),
+    Key("escape", "close", "close the form", Scope.NEW_CONVERSATION, "Close"),
+    # ConfirmScreen.BINDINGS (screens/confirm.py).
+    Key("y", "confirm", "yes, do it", Scope.CONFIRM, "Yes"),
+    Key("n,escape", "cancel", "no, leave it", Scope.CONFIRM, "No"),
     # RejectedScreen.BINDINGS and LogScreen.BINDINGS (screens/simple.py).
     Key(
         "escape,q",
@@ -443,9 +516,35 @@ KEYS: tuple[Key, ...] = (
         "Open",
     ),
     Key("down", "to_results", "from the words to the matches", Scope.SEARCH, "Matches", show=False),
+    # AttentionScreen.BINDINGS (screens/attention.py); enter is the table's own.
+    Key(
+        "enter",
+        None,
+        "go to it: the inspector, the conversation, the refused requests, or retry the tunnel",
+        Scope.ATTENTION,
+    ),
+    Key("escape,q", "dismiss_none", "close the list", Scope.ATTENTION, "Close"),
     # AuthtokenScreen.BINDINGS (screens/authtoken.py); enter is the input's own.
     Key("enter", None, "use the authtoken (and save it, if ticked)", Scope.AUTHTOKEN),
     Key("escape", "cancel", "close without using it", Scope.AUTHTOKEN, "Cancel"),
+    # EditBodyScreen.BINDINGS and TargetScreen.BINDINGS (screens/resend.py); enter is the
+    # URL input's own.
+    Key(
+        "ctrl+s",
+        "send",
+        "send the edited body (JSON that does not parse: a warning first, ctrl+s again sends "
+        "it as typed)",
+        Scope.EDITOR,
+        "Send",
+    ),
+    Key("escape", "cancel", "close without sending", Scope.EDITOR, "Cancel"),
+    Key(
+        "enter",
+        None,
+        "send to this URL (remembered until the dashboard quits)",
+        Scope.TARGET,
+    ),
+    Key("escape", "cancel", "close without sending", Scope.TARGET, "Cancel"),
     # HelpScreen.BINDINGS (screens/simple.py).
     Key("escape,q,question_mark", "dismiss", "close the key list", Scope.HELP, "Close"),
 )

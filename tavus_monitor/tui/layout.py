@@ -10,6 +10,7 @@ from __future__ import annotations
 from .. import event_types
 from ..store import EventQuery
 from .formatters import event_line, row_detail, system_line
+from .handler_cells import HandlerCells
 from .panes import PaneSpec
 from .widgets.jobs_pane import JobsPane
 from .widgets.row_list import RowList
@@ -37,6 +38,7 @@ def _events() -> RowList:
         event_line,
         empty_text="Waiting for callbacks… (tavus-monitor trigger sends samples)",
         detail=row_detail,
+        cells=HandlerCells(),
     )
 
 

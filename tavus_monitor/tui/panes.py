@@ -76,6 +76,16 @@ class InspectEvent(Message):
         self.event_id = event_id
 
 
+class ResendEvent(Message):
+    """A pane or the inspector asks for an event to be sent to the handler again (replay),
+    or, with ``edit``, for an edited copy of its body to be sent."""
+
+    def __init__(self, event_id: int, *, edit: bool = False) -> None:
+        super().__init__()
+        self.event_id = event_id
+        self.edit = edit
+
+
 class CopyText(Message):
     """A pane asks for ``text`` to be copied; ``what`` names it in the notification."""
 

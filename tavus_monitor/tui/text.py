@@ -111,3 +111,17 @@ def text_strip(
         for segment in text.render(console, end="")
     ]
     return Strip(segments).crop_extend(0, width, style).simplify()
+
+
+def header_text(text: str) -> str:
+    """A header name or value as sent: UTF-8 bytes read as UTF-8.
+
+    The server decodes header bytes as Latin-1 (every byte is a character, so
+    nothing is lost); bytes that are valid UTF-8 read better as what they spell
+    than as ``Ã©``. Anything else stays Latin-1. Either way the caller still
+    makes the result :func:`printable`.
+    """
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return text

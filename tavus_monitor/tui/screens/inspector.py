@@ -4,7 +4,9 @@ Summary first (it opens instantly), then pretty JSON (read-only code editor
 with highlighting, search and a wrap toggle), a lazily built tree (fold, copy
 one value), the request headers and the raw body. Heavy tabs are filled the
 first time they are shown, so a 5 MB transcript opens at once and pays for
-pretty printing only when the JSON tab is opened.
+pretty printing only when the JSON tab is opened. The Handler tab lists every
+attempt to send the event to the developer's handler (forwarded, replayed,
+edited) with what was sent and what came back (see ``handler_tab.py``).
 
 The keyboard follows what is shown: the selected tab's content has focus (so
 after ``3`` the arrows move in the tree), Enter in the search box hands focus
@@ -22,17 +24,20 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, TextArea
+from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane, TextArea
 from textual.widgets.text_area import Selection
 
+from ...attempts import StoredAttempt
 from ...events import Event
 from ...redact import redact_path
 from ...sanitize import printable
 from ...store import StoreReader
 from ..keys import Scope, bindings
-from ..text import FAMILY_STYLES, SEVERITY_STYLES, day_and_clock, safe
+from ..panes import ResendEvent
+from ..text import FAMILY_STYLES, SEVERITY_STYLES, day_and_clock, header_text, safe
 from ..widgets.json_lines import JsonLines
 from ..widgets.json_tree import JsonTree, value_text
+from .handler_tab import EMPTY, attempt_detail, attempt_row
 
 LONG_JSON_CHARS = 256 * 1024
 """Longer pretty JSON goes to a light line view: a TextArea takes seconds per MB to load."""
@@ -65,20 +70,6 @@ def hex_dump(data: bytes) -> str:
     return "\n".join(lines)
 
 
-def header_text(text: str) -> str:
-    """A header name or value as sent: UTF-8 bytes read as UTF-8.
-
-    The server decodes header bytes as Latin-1 (every byte is a character, so
-    nothing is lost); bytes that are valid UTF-8 read better as what they spell
-    than as ``Ã©``. Anything else stays Latin-1. Either way the caller still
-    makes the result :func:`printable`.
-    """
-    try:
-        return text.encode("latin-1").decode("utf-8")
-    except UnicodeError:
-        return text
-
-
 def copy_payload_text(event: Event) -> str:
     """What "copy payload" gives: the body exactly as received (decoded as UTF-8)."""
     return event.body.decode("utf-8", errors="replace")
@@ -94,6 +85,9 @@ class InspectorScreen(Screen[None]):
         padding: 0 1;
         background: $panel;
     }
+    InspectorScreen #attempts { height: auto; max-height: 8; }
+    InspectorScreen #attempt-scroll { height: 1fr; }
+    InspectorScreen #handler-empty { padding: 1 1; }
     """
 
     def __init__(self, store: StoreReader, event_id: int) -> None:
@@ -108,6 +102,7 @@ class InspectorScreen(Screen[None]):
         self._search_owns_focus = False
         """Set while ``/`` switches to the JSON tab: the search box keeps the focus."""
         self._wrap = False
+        self._attempts: list[StoredAttempt] = []
 
     def compose(self) -> ComposeResult:
         yield Static(Text("loading…", style="dim"), id="inspector-title")
@@ -124,6 +119,11 @@ class InspectorScreen(Screen[None]):
                 yield Static(id="headers-body")
             with TabPane("Raw", id="raw"):
                 yield TextArea("", read_only=True, id="raw-text", soft_wrap=True)
+            with TabPane("Handler", id="handler"), Vertical():
+                yield Static(Text("loading…", style="dim"), id="handler-empty")
+                yield DataTable(id="attempts", cursor_type="row")
+                with VerticalScroll(id="attempt-scroll"):
+                    yield Static(id="attempt-body")
         yield Static(id="search-count")
         yield Input(
             placeholder="search the JSON (Enter: find, then n / N: next / previous; Esc: close)",
@@ -210,6 +210,11 @@ class InspectorScreen(Screen[None]):
                 text.append_text(safe(header_text(value)))
                 text.append("\n")
             self.query_one("#headers-body", Static).update(text or Text("no headers", "dim"))
+        elif tab == "handler":
+            self.query_one("#attempts", DataTable).add_columns(
+                "kind", "when", "answer", "target", "why"
+            )
+            self.attempts_changed()
         elif tab == "raw":
             try:
                 raw = printable(event.body.decode("utf-8"), keep_newlines=True)
@@ -233,7 +238,47 @@ class InspectorScreen(Screen[None]):
         if tab == "json" and self.query("#json-lines"):
             return self.query_one(JsonLines)  # the editor it replaces may not be gone yet
         pane = self.query_one(f"#{tab}", TabPane)
-        return next((widget for widget in pane.query("*") if widget.can_focus), None)
+        return next(
+            (widget for widget in pane.query("*") if widget.can_focus and widget.display), None
+        )
+
+    # ------------------------------------------------------ handler tab
+
+    def attempts_changed(self) -> None:
+        """Read the event's attempts again (a replay, a forwarding try), if the tab is filled."""
+        if "handler" in self._filled:
+            self.run_worker(self._load_attempts(), group="inspector-attempts", exclusive=True)
+
+    async def _load_attempts(self) -> None:
+        attempts = await asyncio.to_thread(self.store.attempts, self.event_id)
+        self._attempts = attempts
+        table = self.query_one("#attempts", DataTable)
+        empty = self.query_one("#handler-empty", Static)
+        empty.display = not attempts
+        table.display = self.query_one("#attempt-scroll").display = bool(attempts)
+        if not attempts:
+            empty.update(EMPTY)
+            return
+        table.clear()
+        for stored in reversed(attempts):  # newest first: the answer just sent is on top
+            table.add_row(*attempt_row(stored), key=str(stored.id))
+        table.move_cursor(row=0)
+        self._show_attempt(0)
+        if self.active_tab == "handler" and self.focused is None:
+            self._focus_content("handler")
+
+    @on(DataTable.RowHighlighted, "#attempts")
+    def _attempt_highlighted(self, message: DataTable.RowHighlighted) -> None:
+        self._show_attempt(message.cursor_row)
+
+    def _show_attempt(self, row: int) -> None:
+        newest_first = list(reversed(self._attempts))
+        if 0 <= row < len(newest_first):
+            self.query_one("#attempt-body", Static).update(attempt_detail(newest_first[row]))
+
+    def action_resend(self, edit: bool) -> None:
+        """Send this event to the handler again (``edit``: an edited copy); the app does it."""
+        self.post_message(ResendEvent(self.event_id, edit=edit))
 
     def _focus_content(self, tab: str | None = None) -> None:
         content = self._content(tab or self.active_tab)

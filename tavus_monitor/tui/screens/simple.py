@@ -18,15 +18,31 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from ... import callbacks as cb
 from ... import event_types
-from ...conversation import ConversationView, Stage, StageState, build_conversation
-from ...store import ConversationRow, StoreReader
+from ...conversation import (
+    ROWS_PER_CONVERSATION,
+    WHOLE_TYPES,
+    ConversationView,
+    Stage,
+    StageState,
+    build_conversation,
+    shown_lifecycle,
+)
+from ...events import RECOVERED_PREFIX
+from ...recover import incomplete_from_stages
+from ...sanitize import printable
+from ...store import ConversationRow, Created, StoreReader
+from ..formatters import short_type
 from ..keys import Scope, bindings, help_sections
-from ..text import ago, day_and_clock, duration, safe, short_id
+from ..tavus_calls import CallFailed, Made, TavusCalls
+from ..text import ago, counted, day_and_clock, duration, safe, short_id
+from .confirm import ConfirmScreen
+from .new_conversation import NewConversationScreen
 
-ROWS_PER_CONVERSATION = 1_000
-"""The newest events of each conversation the lifecycle is read from."""
-WHOLE_TYPES = event_types.stage_types(event_types.SHUTDOWN)
-"""Events the list reads a payload of (the shutdown's reason); the others come as rows."""
+CREATED_SHOWN = 200
+"""Conversations created through the monitor the list looks at (newest first) for those no
+callback has reached yet."""
+RELOAD_AFTER = 0.25
+"""Seconds the list waits after a batch of callbacks before it reads them (a burst: once)."""
 KEYS_WIDTH = 22
 """The help's key column; wider key lists take more, their description the rest."""
 
@@ -118,8 +134,6 @@ REASON_STYLES = {
     cb.ShutdownKind.ERROR: "red",
     cb.ShutdownKind.UNKNOWN: "yellow",
 }
-NO_CALL_REASONS = frozenset({"participant_absent_timeout"})
-"""A documented reason that is no error but says nobody ever joined the call."""
 
 
 def timeline(stages: list[Stage]) -> Text:
@@ -162,62 +176,6 @@ def legend() -> Text:
     return text
 
 
-def transcript_expected(reason: cb.ShutdownReason | None) -> bool:
-    """Whether a call that shut down for ``reason`` gets a transcript from Tavus.
-
-    The rule: a transcript is expected unless the call never had anyone in it, that is
-    unless the reason is ``participant_absent_timeout`` (the participant never joined)
-    or an error one (the replica could not join, the conversation failed to start, an
-    internal error). Unknown reasons and a shutdown without one keep the expectation.
-
-    Why: the callback notes (tavus-callbacks.md) say ``transcription_ready`` comes
-    about 1 ms after the shutdown: it is part of how a call ends, so when it is missing
-    after a normal end something went wrong and the list flags it red. The notes and
-    the API notes (tavus-api.md) also say a transcript is the turns of the call, and
-    that what needs dialogue (post-call actions) does not run for a call without any;
-    a call nobody joined, or that failed before the replica was in it, has no turns to
-    send, so its missing transcript is no news and is shown as none rather than
-    overdue. Nothing documents the opposite for these reasons; if Tavus does send one,
-    it still shows as received.
-    """
-    if reason is None:
-        return True
-    return reason.code not in NO_CALL_REASONS and reason.kind is not cb.ShutdownKind.ERROR
-
-
-def shown_lifecycle(view: ConversationView, now: float) -> list[Stage]:
-    """The lifecycle as the list shows it: the join twin is one join, and no transcript
-    is overdue for a call that gets none (:func:`transcript_expected`)."""
-    stages = []
-    for stage in view.lifecycle(now):
-        if stage.name == event_types.JOINED.name and stage.state is StageState.DUPLICATED:
-            stage = _one_join(stage)
-        elif (
-            stage.name == event_types.TRANSCRIPT.name
-            and stage.state in (StageState.OVERDUE, StageState.WAITING)
-            and view.is_over
-            and not transcript_expected(view.shutdown_reason)
-        ):
-            stage = Stage(stage.name, StageState.NOT_RECEIVED, note="none sent for this end")
-        stages.append(stage)
-    return stages
-
-
-def _one_join(stage: Stage) -> Stage:
-    """``pal_joined`` and ``replica_joined`` name one moment: only a type seen twice repeats."""
-    seen: set[str] = set()
-    repeats = 0
-    for event in stage.events:
-        repeats += event.event_type in seen
-        seen.add(event.event_type)
-    if repeats:
-        plural = "s" if repeats > 1 else ""
-        return Stage(
-            stage.name, StageState.DUPLICATED, stage.events, f"{repeats} duplicate{plural}"
-        )
-    return Stage(stage.name, StageState.RECEIVED, stage.events)
-
-
 @dataclass(frozen=True, slots=True)
 class ConversationLine:
     """One row of the Conversations list and the full text of its detail strip."""
@@ -226,14 +184,28 @@ class ConversationLine:
     last_id: int
     cells: tuple[Text, ...]
     detail: Text
+    incomplete: str | None = None
+    """Why it looks incomplete (:func:`~tavus_monitor.recover.incomplete_from_stages`), for
+    ``r``; None when it looks complete."""
+    waiting: bool = False
+    """Created through the monitor and no callback yet: no store row (no ``last_id``)."""
+    over: bool = False
+    """Its shutdown is here: nothing to end."""
 
 
 class ConversationsScreen(Screen[str | None]):
     """Every conversation with its lifecycle; Enter reads it in Transcripts.
 
     Paged: one store query per page of ``page_size``, the next page loading when the
-    cursor reaches the last row. The input filters by conversation id or ended reason
-    (again one query). The cursor row's full text is in the strip under the table.
+    cursor reaches the last row; the first page takes a second, small query for the
+    conversations created through the monitor that no callback reached yet (listed on top,
+    "created · waiting for the replica to join"). The input filters by conversation id or
+    ended reason (again one query). The cursor row's full text is in the strip under the
+    table. Callbacks that arrive while it is open reload the rows shown (the app passes
+    them on, :meth:`events_stored`).
+
+    With ``calls`` (the dashboard's monitor runs), ``n`` creates a conversation, ``e`` ends
+    the one under the cursor and ``r`` recovers what never arrived of it, each in a worker.
     """
 
     BINDINGS = bindings(Scope.CONVERSATIONS)
@@ -243,10 +215,19 @@ class ConversationsScreen(Screen[str | None]):
     #conversations-legend { height: 1; padding: 0 1; }
     """
 
-    def __init__(self, store: StoreReader, page_size: int = 200) -> None:
+    def __init__(
+        self,
+        store: StoreReader,
+        page_size: int = 200,
+        calls: TavusCalls | None = None,
+        initial_filter: str = "",
+    ) -> None:
         super().__init__()
+        self.initial_filter = initial_filter
         self.store = store
         self.page_size = page_size
+        self.calls = calls
+        self._reload_due = False
         self.lines: dict[str, ConversationLine] = {}
         self.more = False
         """Whether the last page came full (so older conversations may follow)."""
@@ -255,6 +236,7 @@ class ConversationsScreen(Screen[str | None]):
     def compose(self) -> ComposeResult:
         yield Static(Text("Conversations", style="bold"), classes="title")
         yield Input(
+            self.initial_filter,
             placeholder="filter: conversation id or ended reason (/ here, ↓ to the list)",
             id="conversations-filter",
         )
@@ -279,16 +261,26 @@ class ConversationsScreen(Screen[str | None]):
         return self.query_one("#conversations-filter", Input).value.strip()
 
     @work(group="conversations", exclusive=True)
-    async def _load_page(self, reset: bool = False) -> None:
-        """Read one page (the first, or the one after the rows shown) and show it."""
+    async def _load_page(
+        self, reset: bool = False, select: str | None = None, keep: bool = False
+    ) -> None:
+        """Read one page (the first, or the one after the rows shown) and show it.
+
+        ``keep``: read again as many rows as are shown (the list stays as long, the cursor
+        on its conversation); ``select``: put the cursor on that conversation.
+        """
         self.loading = True
         text = self.filter_text
-        before = None if reset or not self.lines else min(x.last_id for x in self.lines.values())
+        stored = [line.last_id for line in self.lines.values() if not line.waiting]
+        before = None if reset or not stored else min(stored)
+        limit = max(self.page_size, len(stored)) if keep else self.page_size
         try:
-            page = await asyncio.to_thread(self._load, text, before)
+            page, full = await asyncio.to_thread(self._load, text, before, limit)
         finally:
             self.loading = False
         table: DataTable[Text] = self.query_one("#conversations-table", DataTable)
+        if select is None and reset and table.row_count:
+            select = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         if reset:
             table.clear()
             self.lines.clear()
@@ -297,28 +289,50 @@ class ConversationsScreen(Screen[str | None]):
                 continue
             self.lines[line.conversation_id] = line
             table.add_row(*line.cells, key=line.conversation_id)
-        self.more = len(page) == self.page_size
+        self.more = full
+        if select is not None and select in self.lines:
+            table.move_cursor(row=table.get_row_index(select))
         self._show_title()
         self._show_detail()
 
-    def _load(self, text: str, before_id: int | None) -> list[ConversationLine]:
-        """One page from one store query (not two per conversation, as it once was)."""
+    def _load(
+        self, text: str, before_id: int | None, limit: int
+    ) -> tuple[list[ConversationLine], bool]:
+        """One page from one store query (not two per conversation, as it once was), and on
+        the first page the created ones no callback reached (one more, small query); and
+        whether the page came full."""
         now = time.time()
         matching = [text, *cb.reason_codes_with(text)] if text else []
-        return [
+        items = self.store.conversations_with_events(
+            limit,
+            events_each=ROWS_PER_CONVERSATION,
+            bodies_of=WHOLE_TYPES,
+            before_id=before_id,
+            matching=matching,
+        )
+        lines = [
             _line(
                 item.conversation,
                 build_conversation(item.conversation.conversation_id, item.events),
                 now,
             )
-            for item in self.store.conversations_with_events(
-                self.page_size,
-                events_each=ROWS_PER_CONVERSATION,
-                bodies_of=WHOLE_TYPES,
-                before_id=before_id,
-                matching=matching,
-            )
+            for item in items
         ]
+        full = len(items) == limit
+        if before_id is None:
+            # A created one with callbacks is on this page unless the page is full and it
+            # was created before the page's oldest callback: only those can be "waiting".
+            shown = {line.conversation_id for line in lines}
+            oldest = min((i.conversation.last_received_at for i in items), default=0.0)
+            waiting = [
+                _waiting_line(created, now)
+                for created in self.store.created("conversation", CREATED_SHOWN)
+                if created.resource_id not in shown
+                and (not full or created.created_at >= oldest)
+                and (not text or text.lower() in created.resource_id.lower())
+            ]
+            lines = waiting + lines
+        return lines, full
 
     def _show_title(self) -> None:
         count = len(self.lines)
@@ -344,6 +358,17 @@ class ConversationsScreen(Screen[str | None]):
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         line = self.lines.get(key or "")
         detail.update(line.detail if line else "")
+
+    def events_stored(self, conversation_ids: set[str]) -> None:
+        """Callbacks were stored (the app says so): read the rows again, once per burst."""
+        if not conversation_ids or self._reload_due:
+            return
+        self._reload_due = True
+        self.set_timer(RELOAD_AFTER, self._reload)
+
+    def _reload(self) -> None:
+        self._reload_due = False
+        self._load_page(reset=True, keep=True)
 
     @on(Input.Changed, "#conversations-filter")
     def _filter_changed(self) -> None:
@@ -372,6 +397,112 @@ class ConversationsScreen(Screen[str | None]):
     def action_dismiss_none(self) -> None:
         self.dismiss(None)
 
+    # ------------------------------------------------------ calling Tavus
+
+    def _selected(self) -> ConversationLine | None:
+        table: DataTable[Text] = self.query_one("#conversations-table", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self.lines.get(key or "")
+
+    def _ready_calls(self) -> TavusCalls | None:
+        """The calls, or None after saying in one sentence why there are none."""
+        calls = self.calls
+        sentence = (
+            "The server is not running here (its error is in the header), so nothing sent to "
+            "Tavus could call back; fix it and start the dashboard again."
+            if calls is None
+            else calls.missing_key()
+        )
+        if sentence is not None:
+            self.notify(sentence, title="Tavus API", severity="warning", timeout=15, markup=False)
+            return None
+        return calls
+
+    def _say(self, sentence: str, *, error: bool = False, title: str = "") -> None:
+        self.notify(
+            printable(sentence),
+            title=title,
+            severity="error" if error else "information",
+            timeout=15 if error else 8,
+            markup=False,
+        )
+
+    def action_new_conversation(self) -> None:
+        """The create form, callback URL filled in; refused at once when Tavus could not
+        reach the URL (it is the conversation's for good)."""
+        calls = self._ready_calls()
+        if calls is None:
+            return
+        try:
+            url = calls.callback_url()
+        except CallFailed as failed:
+            self._say(str(failed), error=True, title="Not created")
+            return
+        self.app.push_screen(NewConversationScreen(calls, url, self._made))
+
+    def _made(self, made: Made) -> None:
+        self._load_page(reset=True, select=made.conversation_id, keep=True)
+
+    def action_end_call(self) -> None:
+        line = self._selected()
+        if line is None:
+            return
+        if line.over:
+            self._say(f"{line.conversation_id} has already ended: its shutdown is here.")
+            return
+        calls = self._ready_calls()
+        if calls is None:
+            return
+        question = Text("End conversation ")
+        question.append_text(safe(line.conversation_id, "bold cyan"))
+        question.append(
+            "? Tavus ends the call for everyone in it and sends its shutdown "
+            "(end_conversation_endpoint_hit)."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._end(calls, line.conversation_id)
+
+        self.app.push_screen(ConfirmScreen(question), answered)
+
+    @work(group="tavus-end", exit_on_error=False)
+    async def _end(self, calls: TavusCalls, conversation_id: str) -> None:
+        try:
+            sentence = await calls.end(conversation_id)
+        except CallFailed as failed:
+            self._say(str(failed), error=True, title="Not ended")
+            return
+        self._say(sentence, title="Ended")
+        self._load_page(reset=True, keep=True)
+
+    def action_recover(self) -> None:
+        line = self._selected()
+        if line is None:
+            return
+        if line.incomplete is None:
+            self._say(
+                f"{line.conversation_id} looks complete (its shutdown is here and no "
+                "transcript is overdue): nothing to recover."
+            )
+            return
+        calls = self._ready_calls()
+        if calls is not None:
+            self._say(f"Asking Tavus what happened in {line.conversation_id} ({line.incomplete})…")
+            self._recover(calls, line.conversation_id)
+
+    @work(group="tavus-recover", exit_on_error=False)
+    async def _recover(self, calls: TavusCalls, conversation_id: str) -> None:
+        try:
+            outcome = await calls.recover(conversation_id)
+        except CallFailed as failed:
+            self._say(str(failed), error=True, title="Not recovered")
+            return
+        self._say(outcome.line, title="Recovered" if outcome.recovered else "Nothing to recover")
+        self._load_page(reset=True, keep=True)
+
     def action_choose(self) -> None:
         table: DataTable[Text] = self.query_one("#conversations-table", DataTable)
         if table.row_count:
@@ -388,6 +519,7 @@ def _line(row: ConversationRow, view: ConversationView, now: float) -> Conversat
     """A conversation's row (short words, compact lifecycle) and its detail (everything)."""
     reason = view.shutdown_reason
     stages = shown_lifecycle(view, now)
+    recovered = [e for e in view.events if e.summary.startswith(RECOVERED_PREFIX)]
     if reason is not None:
         ended = safe(reason.short or reason.words, REASON_STYLES[reason.kind])
         said = reason.words if reason.words == reason.raw else f"{reason.words} ({reason.raw})"
@@ -398,11 +530,15 @@ def _line(row: ConversationRow, view: ConversationView, now: float) -> Conversat
     detail = Text()
     detail.append_text(safe(row.conversation_id, "bold cyan"))
     detail.append(
-        f"  ·  {row.events} events  ·  last {day_and_clock(row.last_received_at)}"
+        f"  ·  {counted(row.events, 'event')}  ·  last {day_and_clock(row.last_received_at)}"
         f"  ·  call {call}\nended: ",
         style="dim",
     )
     detail.append_text(ended_words)
+    if recovered:
+        shown = ", ".join(dict.fromkeys(short_type(event.event_type) for event in recovered))
+        detail.append(f"  ·  ↺ recovered from Tavus's log: {shown}", style="magenta")
+        ended = Text("↺ ", style="magenta").append_text(ended)
     detail.append("\n")
     detail.append_text(timeline(stages))
     cells = (
@@ -412,7 +548,55 @@ def _line(row: ConversationRow, view: ConversationView, now: float) -> Conversat
         ended,
         compact_timeline(stages),
     )
-    return ConversationLine(row.conversation_id, row.last_id, cells, detail)
+    return ConversationLine(
+        row.conversation_id,
+        row.last_id,
+        cells,
+        detail,
+        incomplete=incomplete_from_stages(stages),
+        over=view.is_over,
+    )
+
+
+WAITING = "created · waiting for the replica to join"
+"""A conversation created through the monitor that no callback reached yet."""
+
+
+def _waiting_line(created: Created, now: float) -> ConversationLine:
+    """A created conversation with no callback yet: what it waits for, and where its
+    callbacks go (a URL other than this monitor's is why nothing may ever arrive)."""
+    if created.ended_at is not None:
+        state, style = "ended here · waiting for the shutdown", "yellow"
+    elif created.response.get("status") == "ended":
+        state, style = "created in test mode · ended, no callbacks", "dim"
+    else:
+        state, style = WAITING, "yellow"
+    detail = Text()
+    detail.append_text(safe(created.resource_id, "bold cyan"))
+    if created.name:
+        detail.append("  ")
+        detail.append_text(safe(created.name))
+    detail.append(f"  ·  created here {day_and_clock(created.created_at)}  ·  callbacks to ")
+    detail.append_text(safe(created.callback_url or "none"))
+    detail.append("\n")
+    detail.append(state, style=style)
+    detail.append("\nnothing arrived yet: r asks Tavus what happened", style="dim")
+    cells = (
+        safe(short_id(created.resource_id, 16), "cyan"),
+        Text(ago(created.created_at, now), style="dim"),
+        Text("—"),
+        Text("created", style="dim"),
+        Text(state, style=style),
+    )
+    return ConversationLine(
+        created.resource_id,
+        0,
+        cells,
+        detail,
+        incomplete="created here, nothing arrived",
+        waiting=True,
+        over=created.response.get("status") == "ended",
+    )
 
 
 class LogScreen(Screen[None]):

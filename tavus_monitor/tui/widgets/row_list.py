@@ -35,8 +35,9 @@ from textual.strip import Strip
 from ...events import EventRow
 from ...store import EventQuery, StoreReader
 from ..filtering import Filter
+from ..handler_cells import Cell, HandlerCells, cell_sentence, cell_text
 from ..keys import Scope, bindings
-from ..panes import Batch, InspectEvent
+from ..panes import Batch, InspectEvent, ResendEvent
 from ..reading import read_store
 from ..text import safe, text_strip
 
@@ -112,6 +113,7 @@ class RowList(ScrollView, can_focus=True):
         base_query: EventQuery | None = None,
         empty_text: str = "Nothing yet.",
         detail: RowDetail | None = None,
+        cells: HandlerCells | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -120,6 +122,9 @@ class RowList(ScrollView, can_focus=True):
         self.formatter = formatter
         self.detail = detail
         """The selected row's whole text under the list; None: no detail strip."""
+        self.cells = cells
+        """What the handler answered per row, shown at each row's end (see handler_cells);
+        None: this list shows no such cell."""
         self.base_query = replace(base_query or EventQuery(), limit=PAGE_SIZE)
         self.query_filter = self.base_query
         self.empty_text = empty_text
@@ -148,6 +153,8 @@ class RowList(ScrollView, can_focus=True):
         """Start showing what ``store`` holds (again, when its file was made anew)."""
         self.store = store
         self._strips.clear()  # keyed by id, and a new file's ids start again
+        if self.cells is not None:
+            self.cells.clear()
         self._detail_strips = None
         self.reload()
 
@@ -200,6 +207,8 @@ class RowList(ScrollView, can_focus=True):
                 count = await read_store(self.store.count, self.query_filter)
                 if count is None or generation != self._generation:
                     return
+        if not await self._load_cells(rows, generation):
+            return
         self.match_count = count
         self.rows = rows
         self.exhausted = len(rows) < PAGE_SIZE
@@ -216,12 +225,42 @@ class RowList(ScrollView, can_focus=True):
             return
         query = replace(self.query_filter, before_id=self.rows[-1].id)
         older = await read_store(self.store.rows, query)
+        if older is not None and not await self._load_cells(older, generation):
+            older = None
         self._loading_older = False
         if older is None or generation != self._generation:
             return
         self.rows.extend(older)
         self.exhausted = len(older) < PAGE_SIZE
         self._changed()
+
+    async def _load_cells(self, rows: Sequence[EventRow], generation: int) -> bool:
+        """The handler's answers for a page of rows: one query (False: the load is stale)."""
+        if self.cells is None or self.store is None or not rows:
+            return True
+        found = await read_store(self.store.latest_attempts, [row.id for row in rows])
+        if found is None or generation != self._generation:
+            return False
+        for event_id in self.cells.load(found):
+            self._forget_strips(event_id)
+        return True
+
+    def show_cell(self, event_id: int, cell: Cell) -> None:
+        """A new attempt of ``event_id`` (forwarded, replayed): redraw just its row."""
+        if self.cells is None:
+            return
+        self.cells.show(event_id, cell)
+        self._forget_strips(event_id)
+        highlighted = self.highlighted
+        if highlighted is not None and highlighted.id == event_id:
+            self._detail_strips = None
+        self.refresh()
+
+    def _forget_strips(self, event_id: int) -> None:
+        cached = list(self._strips.keys())  # an LRUCache: not iterable itself
+        for key in cached:
+            if key[0] == event_id:
+                self._strips.discard(key)
 
     def add(self, rows: Sequence[EventRow]) -> None:
         """Insert newly stored rows (oldest first) that match the current filter."""
@@ -236,6 +275,8 @@ class RowList(ScrollView, can_focus=True):
         if len(self.rows) > MAX_ROWS:
             del self.rows[MAX_ROWS:]
             self.exhausted = False
+            if self.cells is not None and len(self.cells) > MAX_ROWS:
+                self.cells.keep_only(row.id for row in self.rows)
         if self.following:
             self.cursor = 0
         else:
@@ -285,7 +326,10 @@ class RowList(ScrollView, can_focus=True):
         lengthens the scrollbar's track below what is shown, so under a stream of
         callbacks the track grows once a second instead of once per batch (the
         reflow was about a third of the dashboard's work per frame, measured with
-        ``bench/tui.py``). Anything that moves the view applies it first.
+        ``bench/tui.py``). Anything that moves the view applies it first, and so
+        does the growth that makes the list overflow its pane: that one adds the
+        scrollbar, which narrows every row (so a screen was drawn one way or the
+        other depending on when the second's tick fell).
         """
         current = self.virtual_size
         return (
@@ -293,6 +337,7 @@ class RowList(ScrollView, can_focus=True):
             and self.scroll_offset.y == 0
             and size.width == current.width
             and size.height >= current.height
+            and current.height > self.scrollable_content_region.height
         )
 
     def _flush_size(self) -> None:
@@ -370,12 +415,26 @@ class RowList(ScrollView, can_focus=True):
 
     def _detail_lines(self, row: EventRow, width: int, height: int, style: Style) -> list[Strip]:
         assert self.detail is not None
-        lines = fit_lines(self.detail(row), self.app.console, max(1, width - 1), height)
+        text = self.detail(row)
+        cell = self.cells.cell(row.id) if self.cells is not None else None
+        if cell is not None:
+            text = Text.assemble(text, " · ", cell_sentence(cell))
+        lines = fit_lines(text, self.app.console, max(1, width - 1), height)
         return [self._text_strip(Text(" ").append_text(line), width, style) for line in lines]
 
     def _render_row(self, row: EventRow, width: int, selected: bool) -> Strip:
-        text = self.formatter(row, width)
-        text.truncate(width, overflow="ellipsis")
+        cell = self.cells.cell(row.id) if self.cells is not None else None
+        if cell is None:
+            text = self.formatter(row, width)
+            text.truncate(width, overflow="ellipsis")
+        else:
+            # The handler's answer at the row's end; the row's own text gives way to it.
+            end = cell_text(cell, width)
+            room = max(1, width - end.cell_len - 1)
+            text = self.formatter(row, room)
+            text.truncate(room, overflow="ellipsis", pad=True)
+            text.append(" ")
+            text.append_text(end)
         base = self.rich_style
         if selected:
             base = base + self.get_component_rich_style("row-list--cursor")
@@ -446,6 +505,12 @@ class RowList(ScrollView, can_focus=True):
         row = self.highlighted
         if row is not None:
             self.post_message(InspectEvent(row.id))
+
+    def action_resend(self, edit: bool) -> None:
+        """Send the selected event to the handler again (``edit``: an edited copy)."""
+        row = self.highlighted
+        if row is not None:
+            self.post_message(ResendEvent(row.id, edit=edit))
 
     def on_click(self, event: events.Click) -> None:
         if event.y >= self.list_height:

@@ -53,6 +53,10 @@ class MonitorState:
     events: int = 0
     rejected: int = 0
     last_event_at: float | None = None
+    attention: int = 0
+    """How many things need attention (``!`` lists them)."""
+    attention_urgent: bool = False
+    """Whether one of them is urgent (red) rather than worth a look (yellow)."""
 
 
 def keep_together(text: str) -> str:
@@ -217,6 +221,11 @@ class UrlBar(Vertical):
         line.append(f"{'Server':<{LABEL_WIDTH}}", style="dim")
         line.append(state.server, style="" if state.server_ok else "bold red")
         line.append("  ·  ", style="dim")
+        if state.attention:
+            style = "bold red" if state.attention_urgent else "bold yellow"
+            line.append(f"{state.attention:,} need attention", style=style)
+            line.append(" (! lists)", style="dim")
+            line.append("  ·  ", style="dim")
         line.append(counted(state.events, "event"), style="bold")
         line.append("  ·  ", style="dim")
         line.append(f"{state.rejected:,} rejected", style="yellow" if state.rejected else "dim")
