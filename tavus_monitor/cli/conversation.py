@@ -22,7 +22,10 @@ from .tavuscall import (
     Failed,
     callback_options,
     choose_url,
+    created_id,
     data_dir,
+    fail,
+    given_into,
     json_option,
     pairs,
     print_fields,
@@ -116,19 +119,19 @@ def create(
         extra = pairs(properties, "--property")
         url = choose_url(ctx, callback_url, allow_local)
     except Failed as exc:
-        print(f"{ctx.command_path}: {exc}", file=sys.stderr)
-        return exc.code
-    for key, value in (
-        ("persona_id", persona),
-        ("replica_id", replica),
-        ("conversation_name", name),
-        ("conversational_context", context),
-        ("custom_greeting", greeting),
-        ("test_mode", True if test_mode else None),
-        ("callback_url", url),
-    ):
-        if value is not None:
-            body[key] = value
+        return fail(ctx, str(exc), exc.code)
+    given_into(
+        body,
+        (
+            ("persona_id", persona),
+            ("replica_id", replica),
+            ("conversation_name", name),
+            ("conversational_context", context),
+            ("custom_greeting", greeting),
+            ("test_mode", True if test_mode else None),
+            ("callback_url", url),
+        ),
+    )
     if not any(body.get(key) for key in ("persona_id", "replica_id", "pal_id", "face_id")):
         print(
             f"{ctx.command_path}: Tavus needs a replica or a persona with one; "
@@ -142,18 +145,14 @@ def create(
         ("participant_absent_timeout", participant_absent_timeout),
         ("enable_recording", True if enable_recording else None),
     )
-    for key, setting in settings:
-        if setting is not None:
-            extra[key] = setting
+    given_into(extra, settings)
     if extra:
         given = body.get("properties")
         body["properties"] = {**(given if isinstance(given, dict) else {}), **extra}
 
     async def work(api: TavusApi) -> int:
         answer = await api.create_conversation(**body)
-        conversation_id = answer.get("conversation_id")
-        if not isinstance(conversation_id, str) or not conversation_id:
-            raise Failed("Tavus answered the create without a conversation_id.")
+        conversation_id = created_id(answer, "conversation_id")
         if as_json:
             print_json(answer)
         else:

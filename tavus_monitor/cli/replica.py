@@ -6,7 +6,6 @@ goes to the ``callback_url`` chosen as for conversations (the running monitor's 
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
@@ -19,6 +18,9 @@ from .tavuscall import (
     Failed,
     callback_options,
     choose_url,
+    created_id,
+    fail,
+    given_into,
     json_option,
     pairs,
     print_fields,
@@ -70,33 +72,27 @@ def create(
     **_: Any,
 ) -> int:
     if (train_video_url is None) == (train_image_url is None):
-        print(
-            f"{ctx.command_path}: pass one of --train-video-url or --train-image-url.",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+        return fail(ctx, "pass one of --train-video-url or --train-image-url.", EXIT_USAGE)
     try:
         body = pairs(fields, "--field")
         url = choose_url(ctx, callback_url, allow_local)
     except Failed as exc:
-        print(f"{ctx.command_path}: {exc}", file=sys.stderr)
-        return exc.code
-    for key, value in (
-        ("train_video_url", train_video_url),
-        ("train_image_url", train_image_url),
-        ("voice_name", voice_name),
-        ("replica_name", name),
-        ("model_name", model_name),
-        ("callback_url", url),
-    ):
-        if value is not None:
-            body[key] = value
+        return fail(ctx, str(exc), exc.code)
+    given_into(
+        body,
+        (
+            ("train_video_url", train_video_url),
+            ("train_image_url", train_image_url),
+            ("voice_name", voice_name),
+            ("replica_name", name),
+            ("model_name", model_name),
+            ("callback_url", url),
+        ),
+    )
 
     async def work(api: TavusApi) -> int:
         answer = await api.create_replica(**body)
-        replica_id = answer.get("replica_id", answer.get("face_id"))
-        if not isinstance(replica_id, str) or not replica_id:
-            raise Failed("Tavus answered the create without a replica_id.")
+        replica_id = created_id(answer, "replica_id", "face_id")
         if as_json:
             print_json(answer)
         else:

@@ -100,6 +100,21 @@ def fail(ctx: click.Context, sentence: str, code: int) -> int:
     return code
 
 
+def given_into(body: dict[str, Any], given: Iterable[tuple[str, object]]) -> None:
+    """Set each field a flag gave (not None) in ``body``, over what ``--field`` said."""
+    for key, value in given:
+        if value is not None:
+            body[key] = value
+
+
+def created_id(answer: dict[str, Any], *keys: str) -> str:
+    """The id Tavus's answer to a create gives under the first of ``keys`` it has."""
+    value = next((answer[key] for key in keys if key in answer), None)
+    if not isinstance(value, str) or not value:
+        raise Failed(f"Tavus answered the create without a {keys[0]}.")
+    return value
+
+
 def warn(sentence: str) -> None:
     print(f"warning: {sentence}", file=sys.stderr)
 

@@ -6,7 +6,6 @@ The video's callback (the whole video object, ``ready`` or ``error``) goes to th
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
@@ -19,6 +18,9 @@ from .tavuscall import (
     Failed,
     callback_options,
     choose_url,
+    created_id,
+    fail,
+    given_into,
     json_option,
     pairs,
     print_fields,
@@ -70,30 +72,27 @@ def create(
     **_: Any,
 ) -> int:
     if (script is None) == (audio_url is None):
-        print(f"{ctx.command_path}: pass one of --script or --audio-url.", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(ctx, "pass one of --script or --audio-url.", EXIT_USAGE)
     try:
         body = pairs(fields, "--field")
         url = choose_url(ctx, callback_url, allow_local)
     except Failed as exc:
-        print(f"{ctx.command_path}: {exc}", file=sys.stderr)
-        return exc.code
-    for key, value in (
-        ("replica_id", replica),
-        ("script", script),
-        ("audio_url", audio_url),
-        ("video_name", name),
-        ("background_url", background_url),
-        ("callback_url", url),
-    ):
-        if value is not None:
-            body[key] = value
+        return fail(ctx, str(exc), exc.code)
+    given_into(
+        body,
+        (
+            ("replica_id", replica),
+            ("script", script),
+            ("audio_url", audio_url),
+            ("video_name", name),
+            ("background_url", background_url),
+            ("callback_url", url),
+        ),
+    )
 
     async def work(api: TavusApi) -> int:
         answer = await api.create_video(**body)
-        video_id = answer.get("video_id")
-        if not isinstance(video_id, str) or not video_id:
-            raise Failed("Tavus answered the create without a video_id.")
+        video_id = created_id(answer, "video_id")
         if as_json:
             print_json(answer)
         else:
